@@ -1,0 +1,57 @@
+# The README's commands. Every target makes its own virtual environment (.venv) with the
+# pinned tools first; nothing installed by hand is assumed beyond Python 3.13.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/calendly_sync/requirements.txt | cksum | cut -d' ' -f1)
+
+# sam build looks for python3.13 on PATH: the venv's interpreter is one.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv test lint typecheck validate unit build demo bench event clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements-dev.txt layers/calendly_sync/requirements.txt
+	@test -x $(PY) || { echo "creating $(VENV) with $$(tools/find-python313)"; "$$(tools/find-python313)" -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv with the pinned tools
+
+test: lint typecheck validate unit ## everything CI checks: ruff, mypy, sam validate --lint, pytest
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP) ## mypy over the layer, the functions and local/
+	$(VENV)/bin/mypy
+
+validate: $(STAMP) ## sam validate --lint (cfn-lint) over template.yaml
+	$(VENV)/bin/sam validate --lint --template template.yaml
+
+unit: $(STAMP) ## pytest: unit and integration tests (moto, loopback only)
+	$(PY) -m pytest
+
+build: $(STAMP) ## sam build (arm64 wheels, python3.13) into .aws-sam/
+	$(VENV)/bin/sam build --template template.yaml
+
+demo: $(STAMP) ## run the pipeline locally: embedded AWS (moto) and signed deliveries
+	$(PY) -m local.demo $(DEMO_ARGS)
+
+bench: $(STAMP) ## print the receiver's figures (calls, import time, throughput, build size)
+	$(PY) -m bench.receiver $(BENCH_ARGS)
+
+event: $(STAMP) ## print a sample delivery event signed now: make -s event CASE=invitee_created
+	@$(PY) -m local.sign_delivery events/receive_webhook/$(or $(CASE),invitee_created).json
+
+clean: ## remove the venv and build output
+	rm -rf $(VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,63 @@
+"""ReceiveWebhookFunction: Calendly's signed deliveries on ``POST /webhooks/calendly``.
+
+Thin on purpose: the checks and the write live in ``calendly_sync.receiver``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from calendly_sync.apigw import raw_request_body
+from calendly_sync.errors import CalendlySyncError, SignatureRejected, http_status_for
+from calendly_sync.observability import logger, metrics, tracer
+from calendly_sync.receiver import accept_delivery
+from calendly_sync.settings import get_settings
+from calendly_sync.signature import SIGNATURE_HEADER
+
+app = APIGatewayHttpResolver()
+
+
+@app.post("/webhooks/calendly")
+def receive_calendly_delivery() -> Response[str]:
+    request = app.current_event
+    raw_body = raw_request_body(request.raw_event, get_settings().max_webhook_body_bytes)
+    receipt = accept_delivery(raw_body, request.headers.get(SIGNATURE_HEADER))
+    return _json(200, receipt.as_response())
+
+
+@app.exception_handler(CalendlySyncError)
+def refuse(error: CalendlySyncError) -> Response[str]:
+    status = http_status_for(error)
+    metrics.add_dimension(name="Reason", value=error.reason)
+    if status < 500:
+        metrics.add_metric(name="RejectedDeliveries", unit=MetricUnit.Count, value=1)
+        logger.warning("delivery refused", reason=error.reason, status=status, detail=str(error))
+    else:
+        metrics.add_metric(name="FailedDeliveries", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "delivery not stored; Calendly will retry", reason=error.reason, status=status, detail=str(error)
+        )
+    # 4xx bodies say what was wrong; 5xx bodies say nothing about our insides.
+    if isinstance(error, SignatureRejected):
+        metrics.add_metric(name="SignatureFailures", unit=MetricUnit.Count, value=1)
+        # Which check failed is logged, not told to whoever sent the forgery.
+        return _json(status, {"message": "signature verification failed", "reason": "signature"})
+    message = str(error) if status < 500 else "temporarily unable to store the delivery"
+    return _json(status, {"message": message, "reason": error.reason})
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,30 @@
+"""boto3 clients, made on first use (never at import) and then kept for the process.
+
+Region and endpoint come from the standard AWS variables, so ``AWS_ENDPOINT_URL`` points
+every client at the embedded moto server when the stack runs locally.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# The receiver must answer Calendly within 10 s, so every call fails fast and retries little.
+AWS_CLIENT_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=3,
+    retries={"mode": "standard", "max_attempts": 3},
+)
+
+
+@cache
+def dynamodb_client() -> Any:
+    return boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
+
+
+def clear_client_caches() -> None:
+    """Forget every client (tests switch AWS mocks and settings between cases)."""
+    dynamodb_client.cache_clear()

@@ -1,0 +1,80 @@
+"""The project's exceptions, and the one place that maps each of them to an HTTP status.
+
+Adapters turn AWS and HTTP errors into these types, so callers never inspect botocore or
+requests exceptions themselves.
+"""
+
+from __future__ import annotations
+
+
+class CalendlySyncError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    #: Short machine-readable cause, safe to log and to put in a metric dimension.
+    reason: str = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class DeliveryRejected(CalendlySyncError):
+    """A webhook delivery we refuse for good: retrying the same bytes cannot succeed."""
+
+
+class SignatureRejected(DeliveryRejected):
+    """Missing, malformed, wrong or stale ``Calendly-Webhook-Signature``."""
+
+    reason = "signature"
+
+
+class NotAnEnvelope(DeliveryRejected):
+    """The body is not a Calendly webhook envelope (not JSON, not an object, fields missing)."""
+
+    reason = "not_an_envelope"
+
+
+class PayloadTooLarge(DeliveryRejected):
+    """The body is larger than the configured limit."""
+
+    reason = "too_large"
+
+
+class StorageUnavailable(CalendlySyncError):
+    """DynamoDB refused or failed a write; the caller should retry later."""
+
+    reason = "storage_unavailable"
+
+
+class SecretUnavailable(CalendlySyncError):
+    """Secrets Manager could not be read (outage, throttling, missing permission)."""
+
+    reason = "secret_unavailable"
+
+
+class ConfigurationError(CalendlySyncError):
+    """The deployment is wrong: a missing setting or a secret without the expected shape."""
+
+    reason = "configuration"
+
+
+# Order matters only for readability: lookup walks each error's MRO, most specific first.
+_HTTP_STATUS_BY_ERROR: dict[type[CalendlySyncError], int] = {
+    SignatureRejected: 401,
+    NotAnEnvelope: 400,
+    PayloadTooLarge: 413,
+    # 5xx makes Calendly retry the delivery, which is what we want while storage is down.
+    StorageUnavailable: 503,
+    SecretUnavailable: 503,
+    ConfigurationError: 500,
+}
+
+
+def http_status_for(error: CalendlySyncError) -> int:
+    """The HTTP status that answers ``error`` (500 for anything not listed)."""
+    for cls in type(error).__mro__:
+        status = _HTTP_STATUS_BY_ERROR.get(cls)
+        if status is not None:
+            return status
+    return 500

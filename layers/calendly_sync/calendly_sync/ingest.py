@@ -1,0 +1,100 @@
+"""What one webhook delivery changes: its audit record and the resources it carries.
+
+Pure domain logic: no AWS, no HTTP. ``receiver`` runs it and ``adapters.dynamodb`` writes
+the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from calendly_sync import records
+from calendly_sync.models import WebhookEnvelope
+from calendly_sync.records import Change, DeliveryItem, format_utc, normalize_timestamp
+
+INVITEE_EVENTS = frozenset(
+    {"invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"}
+)
+EVENT_TYPE_EVENTS = frozenset({"event_type.created", "event_type.updated", "event_type.deleted"})
+ROUTING_FORM_EVENTS = frozenset({"routing_form_submission.created"})
+KNOWN_EVENTS = INVITEE_EVENTS | EVENT_TYPE_EVENTS | ROUTING_FORM_EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPlan:
+    event: str
+    dedupe_key: str
+    delivery: DeliveryItem
+    changes: tuple[Change, ...]
+    #: A known event whose payload did not have the shape we read: kept raw, nothing applied.
+    unrecognized: bool
+
+
+def dedupe_key(envelope: WebhookEnvelope) -> str:
+    """Deliveries carry no id, so one is derived from what Calendly gives.
+
+    Event name and payload URI name the change; ``updated_at`` tells apart two changes of the
+    same kind to one resource (an event type updated twice, a no-show marked, removed and
+    marked again), which event name and URI alone would swallow as duplicates. A retry of
+    the same delivery repeats all three.
+    """
+    payload = envelope.payload
+    uri = payload.get("uri")
+    marker = normalize_timestamp(payload.get("updated_at")) or format_utc(envelope.created_at)
+    parts = [envelope.event, uri if isinstance(uri, str) else "", marker]
+    if not isinstance(uri, str):
+        # Without a URI only the content can tell two deliveries apart.
+        parts.append(records.content_digest(payload))
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def resource_changes(envelope: WebhookEnvelope) -> tuple[Change, ...]:
+    """The items a delivery's payload carries (empty for events we only keep raw)."""
+    event, payload = envelope.event, envelope.payload
+    changes: list[Change] = []
+    if event in INVITEE_EVENTS:
+        changes.extend(records.invitee_changes(payload, fallback_updated_at=format_utc(envelope.created_at)))
+        if changes:
+            scheduled_event = records.scheduled_event_item(payload.get("scheduled_event"))
+            if scheduled_event is not None:
+                changes.append(scheduled_event)
+    elif event in EVENT_TYPE_EVENTS:
+        item = records.event_type_item(payload, deleted=event == "event_type.deleted")
+        changes.extend([item] if item else [])
+    elif event in ROUTING_FORM_EVENTS:
+        item = records.routing_form_submission_item(payload)
+        changes.extend([item] if item else [])
+    return tuple(changes)
+
+
+def plan_delivery(
+    envelope: WebhookEnvelope, body_text: str, *, received_at: datetime, retention_days: int
+) -> DeliveryPlan:
+    key = dedupe_key(envelope)
+    changes = resource_changes(envelope)
+    received = format_utc(received_at)
+    uri = envelope.payload.get("uri")
+    delivery = DeliveryItem(
+        records.delivery_key(key),
+        {
+            "entity": "delivery",
+            "event": envelope.event,
+            "dedupe_key": key,
+            "payload_uri": uri if isinstance(uri, str) else None,
+            "envelope_created_at": format_utc(envelope.created_at),
+            "received_at": received,
+            "body": body_text,
+            "expires_at": int((received_at + timedelta(days=retention_days)).timestamp()),
+            "gsi1pk": records.delivery_day_partition(received[:10]),
+            "gsi1sk": f"{received}#{key}",
+        },
+    )
+    return DeliveryPlan(
+        event=envelope.event,
+        dedupe_key=key,
+        delivery=delivery,
+        changes=changes,
+        unrecognized=envelope.event in KNOWN_EVENTS and not changes,
+    )

@@ -1,0 +1,337 @@
+"""How Calendly resources become items of the one table.
+
+Key design (the access patterns are in the README):
+
+- scheduled event: ``EVENT#<event uuid>`` / ``EVENT``;
+  index ByTime ``START#<UTC day>`` / ``<start time>#<event uuid>``
+- invitee: ``EVENT#<event uuid>`` / ``INVITEE#<invitee uuid>`` (beside its event);
+  index ByEmail ``EMAIL#<lower-case email>`` / ``<created at>#<invitee uuid>``
+- event type: ``EVENT_TYPE#<uuid>`` / ``EVENT_TYPE``
+- routing form submission: ``ROUTING_FORM_SUBMISSION#<uuid>`` / ``SUBMISSION``
+- webhook delivery: ``DELIVERY#<dedupe key>`` / ``DELIVERY``;
+  index ByTime ``DELIVERIES#<UTC day>`` / ``<received at>#<dedupe key>``; expires by TTL
+
+Every resource item carries ``version`` = ``<updated_at>#<final>#<content digest>``: a write
+lands only when its version sorts after the stored one, so older never overwrites newer.
+Between two bodies stamped with the same ``updated_at``, a final state (canceled, deleted)
+wins, and otherwise the digest picks one winner whatever order they arrive in. The raw
+Calendly object is kept in ``raw`` beside the normalized fields.
+
+Everything here is pure: the webhook receiver and the poller build the same items from the
+same Calendly objects, and ``adapters.dynamodb`` writes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+AttributeValue = str | int | bool | None
+
+_ID = r"([A-Za-z0-9_-]{1,64})"
+_INVITEE_URI = re.compile(rf"/scheduled_events/{_ID}/invitees/{_ID}/?$")
+_EVENT_URI = re.compile(rf"/scheduled_events/{_ID}/?$")
+_EVENT_TYPE_URI = re.compile(rf"/event_types/{_ID}/?$")
+_SUBMISSION_URI = re.compile(rf"/routing_form_submissions/{_ID}/?$")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemKey:
+    pk: str
+    sk: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionedItem:
+    """A Calendly resource, written only if ``version`` is newer than what is stored.
+
+    ``None`` values remove the attribute; attributes not listed are left as they are.
+    """
+
+    key: ItemKey
+    version: str
+    attributes: Mapping[str, AttributeValue]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUpdate:
+    """Attributes set whatever the stored version: reschedule links, which never change once made.
+
+    On an item not stored yet this leaves a stub that the resource's own write fills in.
+    """
+
+    key: ItemKey
+    attributes: Mapping[str, AttributeValue]
+
+
+Change = VersionedItem | LinkUpdate
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryItem:
+    """The audit record of one webhook delivery, written once per dedupe key."""
+
+    key: ItemKey
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+# --- keys -------------------------------------------------------------------------------
+
+
+def scheduled_event_key(event_uuid: str) -> ItemKey:
+    return ItemKey(f"EVENT#{event_uuid}", "EVENT")
+
+
+def invitee_key(event_uuid: str, invitee_uuid: str) -> ItemKey:
+    return ItemKey(f"EVENT#{event_uuid}", f"INVITEE#{invitee_uuid}")
+
+
+def event_type_key(event_type_uuid: str) -> ItemKey:
+    return ItemKey(f"EVENT_TYPE#{event_type_uuid}", "EVENT_TYPE")
+
+
+def routing_form_submission_key(submission_uuid: str) -> ItemKey:
+    return ItemKey(f"ROUTING_FORM_SUBMISSION#{submission_uuid}", "SUBMISSION")
+
+
+def delivery_key(dedupe_key: str) -> ItemKey:
+    return ItemKey(f"DELIVERY#{dedupe_key}", "DELIVERY")
+
+
+def start_day_partition(day: str) -> str:
+    """``ByStartTime`` partition of the scheduled events starting on a UTC day (YYYY-MM-DD)."""
+    return f"START#{day}"
+
+
+def delivery_day_partition(day: str) -> str:
+    """``ByStartTime`` partition of the deliveries received on a UTC day (YYYY-MM-DD)."""
+    return f"DELIVERIES#{day}"
+
+
+def email_partition(email: str) -> str:
+    return f"EMAIL#{email.strip().lower()}"
+
+
+def parse_invitee_uri(uri: object) -> tuple[str, str] | None:
+    """``(event uuid, invitee uuid)`` of an invitee URI, or ``None`` if it is not one."""
+    match = _INVITEE_URI.search(uri) if isinstance(uri, str) else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+# --- values -----------------------------------------------------------------------------
+
+
+def format_utc(value: datetime) -> str:
+    """Fixed-width UTC ISO-8601 with microseconds, so timestamps compare as text."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def normalize_timestamp(value: object) -> str | None:
+    """Calendly's ISO-8601 time as fixed-width UTC with microseconds (sorts as text), else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return format_utc(parsed)
+
+
+def compact_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def content_digest(value: object) -> str:
+    canonical = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _version(resource: Mapping[str, Any], updated_at: str, *, final: bool = False) -> str:
+    return f"{updated_at}#{1 if final else 0}#{content_digest(resource)[:16]}"
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _uri_of(value: object) -> str | None:
+    """Calendly sometimes embeds an object where older payloads had its URI."""
+    if isinstance(value, Mapping):
+        return _text(value.get("uri"))
+    return _text(value)
+
+
+# --- resources -> items -----------------------------------------------------------------
+
+
+def scheduled_event_item(resource: object) -> VersionedItem | None:
+    """The item of a scheduled event (``GET /scheduled_events/{uuid}`` or an embedded one)."""
+    if not isinstance(resource, Mapping):
+        return None
+    match = _EVENT_URI.search(_text(resource.get("uri")) or "")
+    updated_at = normalize_timestamp(resource.get("updated_at")) or normalize_timestamp(
+        resource.get("created_at")
+    )
+    if match is None or updated_at is None:
+        return None
+    event_uuid = match.group(1)
+    start_time = normalize_timestamp(resource.get("start_time"))
+    cancellation = resource.get("cancellation")
+    attributes: dict[str, AttributeValue] = {
+        "entity": "scheduled_event",
+        "uri": resource["uri"],
+        "event_uuid": event_uuid,
+        "name": _text(resource.get("name")),
+        "status": _text(resource.get("status")),
+        "start_time": start_time,
+        "end_time": normalize_timestamp(resource.get("end_time")),
+        "event_type": _uri_of(resource.get("event_type")),
+        "canceler_type": (
+            _text(cancellation.get("canceler_type")) if isinstance(cancellation, Mapping) else None
+        ),
+        "created_at": normalize_timestamp(resource.get("created_at")),
+        "updated_at": updated_at,
+        "raw": compact_json(resource),
+        "gsi1pk": start_day_partition(start_time[:10]) if start_time else None,
+        "gsi1sk": f"{start_time}#{event_uuid}" if start_time else None,
+    }
+    final = attributes["status"] == "canceled"
+    return VersionedItem(
+        scheduled_event_key(event_uuid), _version(resource, updated_at, final=final), attributes
+    )
+
+
+def invitee_changes(resource: object, *, fallback_updated_at: str) -> list[Change]:
+    """The invitee's item plus the reschedule links it implies; empty if it is not an invitee.
+
+    The embedded ``scheduled_event`` is left out of the invitee's ``raw``: it is stored as the
+    event's own item.
+    """
+    if not isinstance(resource, Mapping):
+        return []
+    ids = parse_invitee_uri(resource.get("uri"))
+    if ids is None:
+        return []
+    event_uuid, invitee_uuid = ids
+    own = {name: value for name, value in resource.items() if name != "scheduled_event"}
+    updated_at = (
+        normalize_timestamp(own.get("updated_at"))
+        or normalize_timestamp(own.get("created_at"))
+        or fallback_updated_at
+    )
+    created_at = normalize_timestamp(own.get("created_at")) or updated_at
+    email = _text(own.get("email"))
+    email = email.strip().lower() if email and email.strip() else None
+    cancellation = own.get("cancellation")
+    cancellation = cancellation if isinstance(cancellation, Mapping) else {}
+    attributes: dict[str, AttributeValue] = {
+        "entity": "invitee",
+        "uri": own["uri"],
+        "event_uuid": event_uuid,
+        "invitee_uuid": invitee_uuid,
+        "event_uri": _uri_of(own.get("event")),
+        "status": _text(own.get("status")),
+        "email": email,
+        "name": _text(own.get("name")),
+        "timezone": _text(own.get("timezone")),
+        "no_show": _uri_of(own.get("no_show")),
+        "canceler_type": _text(cancellation.get("canceler_type")),
+        "canceled_at": normalize_timestamp(cancellation.get("created_at")),
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "raw": compact_json(own),
+        "gsi2pk": email_partition(email) if email else None,
+        "gsi2sk": f"{created_at}#{invitee_uuid}" if email else None,
+    }
+    changes: list[Change] = []
+    # Reschedule facts are only ever added, so a payload that lacks them must not erase them.
+    if own.get("rescheduled") is True:
+        attributes["rescheduled"] = True
+    old_invitee = _text(own.get("old_invitee"))
+    new_invitee = _text(own.get("new_invitee"))
+    old_ids = parse_invitee_uri(old_invitee)
+    new_ids = parse_invitee_uri(new_invitee)
+    # A link pointing back at the invitee itself is nonsense and would put two writes on one item.
+    if old_ids and old_ids != ids:
+        attributes["old_invitee"] = old_invitee
+        changes.append(LinkUpdate(invitee_key(*old_ids), _link(old_invitee, old_ids, new_invitee=own["uri"])))
+    if new_ids and new_ids != ids:
+        attributes["new_invitee"] = new_invitee
+        changes.append(LinkUpdate(invitee_key(*new_ids), _link(new_invitee, new_ids, old_invitee=own["uri"])))
+    version = _version(own, updated_at, final=attributes["status"] == "canceled")
+    changes.insert(0, VersionedItem(invitee_key(event_uuid, invitee_uuid), version, attributes))
+    return changes
+
+
+def _link(uri: str | None, ids: tuple[str, str], **links: str) -> dict[str, AttributeValue]:
+    attributes: dict[str, AttributeValue] = {
+        "entity": "invitee",
+        "uri": uri,
+        "event_uuid": ids[0],
+        "invitee_uuid": ids[1],
+        **links,
+    }
+    if "new_invitee" in links:
+        attributes["rescheduled"] = True
+    return attributes
+
+
+def event_type_item(resource: object, *, deleted: bool = False) -> VersionedItem | None:
+    if not isinstance(resource, Mapping):
+        return None
+    match = _EVENT_TYPE_URI.search(_text(resource.get("uri")) or "")
+    updated_at = (
+        normalize_timestamp(resource.get("updated_at"))
+        or normalize_timestamp(resource.get("deleted_at"))
+        or normalize_timestamp(resource.get("created_at"))
+    )
+    if match is None or updated_at is None:
+        return None
+    profile = resource.get("profile")
+    attributes: dict[str, AttributeValue] = {
+        "entity": "event_type",
+        "uri": resource["uri"],
+        "name": _text(resource.get("name")),
+        "slug": _text(resource.get("slug")),
+        "active": resource.get("active") is True and not deleted,
+        "deleted": deleted,
+        "owner": _uri_of(profile.get("owner")) if isinstance(profile, Mapping) else None,
+        "created_at": normalize_timestamp(resource.get("created_at")),
+        "updated_at": updated_at,
+        "raw": compact_json(resource),
+    }
+    version = _version(resource, updated_at, final=deleted)
+    return VersionedItem(event_type_key(match.group(1)), version, attributes)
+
+
+def routing_form_submission_item(resource: object) -> VersionedItem | None:
+    if not isinstance(resource, Mapping):
+        return None
+    match = _SUBMISSION_URI.search(_text(resource.get("uri")) or "")
+    updated_at = normalize_timestamp(resource.get("updated_at")) or normalize_timestamp(
+        resource.get("created_at")
+    )
+    if match is None or updated_at is None:
+        return None
+    result = resource.get("result")
+    attributes: dict[str, AttributeValue] = {
+        "entity": "routing_form_submission",
+        "uri": resource["uri"],
+        "routing_form": _uri_of(resource.get("routing_form")),
+        "submitter": _uri_of(resource.get("submitter")),
+        "submitter_type": _text(resource.get("submitter_type")),
+        "result_type": _text(result.get("type")) if isinstance(result, Mapping) else None,
+        "created_at": normalize_timestamp(resource.get("created_at")),
+        "updated_at": updated_at,
+        "raw": compact_json(resource),
+    }
+    return VersionedItem(
+        routing_form_submission_key(match.group(1)), _version(resource, updated_at), attributes
+    )

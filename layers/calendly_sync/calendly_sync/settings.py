@@ -1,0 +1,70 @@
+"""Typed settings, parsed once from the environment.
+
+Environment variables carry wiring only (table name, secret ids, URLs, limits); secrets
+themselves are read from Secrets Manager by ``adapters.secrets``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from calendly_sync.errors import ConfigurationError
+
+DEFAULT_CALENDLY_API_BASE_URL = "https://api.calendly.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    table_name: str
+    signing_key_secret_id: str | None
+    token_secret_id: str | None
+    calendly_api_base_url: str = DEFAULT_CALENDLY_API_BASE_URL
+    max_webhook_body_bytes: int = 256 * 1024
+    # Calendly's own example refuses signatures older than three minutes.
+    signature_tolerance_seconds: int = 180
+    # Clocks drift; a delivery stamped a little in the future is still genuine.
+    signature_future_skew_seconds: int = 30
+    secret_max_age_seconds: int = 300
+    delivery_retention_days: int = 90
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        table_name = env.get("TABLE_NAME", "").strip()
+        if not table_name:
+            raise ConfigurationError("TABLE_NAME is not set")
+        return cls(
+            table_name=table_name,
+            signing_key_secret_id=env.get("SIGNING_KEY_SECRET_ARN") or None,
+            token_secret_id=env.get("TOKEN_SECRET_ARN") or None,
+            calendly_api_base_url=(env.get("CALENDLY_API_BASE_URL") or DEFAULT_CALENDLY_API_BASE_URL).rstrip(
+                "/"
+            ),
+            max_webhook_body_bytes=_positive_int(env, "MAX_WEBHOOK_BODY_BYTES", 256 * 1024),
+            signature_tolerance_seconds=_positive_int(env, "SIGNATURE_TOLERANCE_SECONDS", 180),
+            signature_future_skew_seconds=_positive_int(env, "SIGNATURE_FUTURE_SKEW_SECONDS", 30),
+            secret_max_age_seconds=_positive_int(env, "SECRET_MAX_AGE_SECONDS", 300),
+            delivery_retention_days=_positive_int(env, "DELIVERY_RETENTION_DAYS", 90),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value}")
+    return value
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings.from_environment()

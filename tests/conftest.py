@@ -1,0 +1,131 @@
+"""Shared fixtures: fake AWS credentials, the stack built from template.yaml inside moto.
+
+The environment is set before anything imports the layer, and every cached client, setting
+and secret is forgotten between tests, so each test sees only its own moto account.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+# Before any import of the layer: no real credentials, no tracing, a metrics namespace.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "CalendlySync",
+        "POWERTOOLS_SERVICE_NAME": "tests",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+from calendly_sync.adapters.aws_clients import clear_client_caches
+from calendly_sync.adapters.dynamodb import CalendlyTable
+from calendly_sync.adapters.secrets import clear_secret_caches
+from calendly_sync.observability import metrics
+from calendly_sync.settings import get_settings
+from local import stack
+from local.lambda_runtime import FakeLambdaContext, load_handler
+
+EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+SIGNING_KEY = "test-signing-key-current"
+PREVIOUS_SIGNING_KEY = "test-signing-key-previous"
+
+
+def forget_process_state() -> None:
+    # Tests that call the domain directly never flush metrics the way a handler does.
+    metrics.clear_metrics()
+    clear_client_caches()
+    clear_secret_caches()
+    get_settings.cache_clear()
+
+
+@dataclass
+class LocalAws:
+    """The stack's resources inside moto, with the environment a function would get."""
+
+    table_name: str
+    signing_key_secret_arn: str
+    token_secret_arn: str
+    dynamodb: Any
+    secretsmanager: Any
+
+    @property
+    def table(self) -> CalendlyTable:
+        return CalendlyTable(self.table_name, self.dynamodb)
+
+    def set_signing_keys(self, current: str, previous: str | None = None) -> None:
+        value = {"current": current} if previous is None else {"current": current, "previous": previous}
+        self.secretsmanager.put_secret_value(
+            SecretId=self.signing_key_secret_arn, SecretString=json.dumps(value)
+        )
+
+    def all_items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {"TableName": self.table_name}
+        while True:
+            page = self.dynamodb.scan(**arguments)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
+    """Given the stack's table and secrets created from template.yaml in a fresh moto account."""
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        secretsmanager = boto3.client("secretsmanager")
+        table_name = "calendly-test"
+        stack.create_table(dynamodb, table_name)
+        signing_arn = stack.create_secret(
+            secretsmanager, "WebhookSigningKeySecret", "calendly-test/signing-keys"
+        )
+        token_arn = stack.create_secret(secretsmanager, "CalendlyTokenSecret", "calendly-test/token")
+        local = LocalAws(table_name, signing_arn, token_arn, dynamodb, secretsmanager)
+        local.set_signing_keys(SIGNING_KEY)
+        refs = {
+            **stack.parameter_defaults(),
+            "CalendlyTable": table_name,
+            "WebhookSigningKeySecret": signing_arn,
+            "CalendlyTokenSecret": token_arn,
+        }
+        for name, value in stack.function_environment(
+            "ReceiveWebhookFunction", stack.LocalStack(refs)
+        ).items():
+            monkeypatch.setenv(name, value)
+        forget_process_state()
+        yield local
+    forget_process_state()
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext(function_name="ReceiveWebhookFunction", timeout_seconds=8)
+
+
+@pytest.fixture(scope="session")
+def receive_webhook() -> Any:
+    """The real ReceiveWebhookFunction entry point, loaded from the template's CodeUri."""
+    return load_handler("ReceiveWebhookFunction")
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    """A committed sample API Gateway event from events/receive_webhook/."""
+    event: dict[str, Any] = json.loads((EVENTS_DIR / "receive_webhook" / f"{name}.json").read_text())
+    return event

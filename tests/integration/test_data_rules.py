@@ -1,0 +1,219 @@
+"""The data rules of architecture.md, through the receiver's domain call and moto's DynamoDB.
+
+Dedupe (one effect per delivery), newer-wins, reschedule links both ways, raw payload kept,
+and convergence: whatever order one booking's deliveries arrive in, the table ends the same.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from calendly_sync.receiver import DeliveryReceipt, accept_delivery
+from calendly_sync.records import invitee_key
+from calendly_sync.signature import sign
+from local.samples import Booking, event_type_envelope
+from tests.conftest import SIGNING_KEY, LocalAws
+
+START = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def deliver(envelope: dict[str, Any]) -> DeliveryReceipt:
+    raw = json.dumps(envelope).encode()
+    now = time.time()
+    return accept_delivery(raw, sign(raw, SIGNING_KEY, int(now)), now=now)
+
+
+def resources(aws: LocalAws) -> dict[str, dict[str, Any]]:
+    """Every non-delivery item, keyed by pk/sk: the state a reader sees."""
+    return {
+        f"{item['pk']['S']}/{item['sk']['S']}": item
+        for item in aws.all_items()
+        if item["entity"]["S"] != "delivery"
+    }
+
+
+def delivery_keys(aws: LocalAws) -> set[str]:
+    return {item["pk"]["S"] for item in aws.all_items() if item["entity"]["S"] == "delivery"}
+
+
+def empty_table(aws: LocalAws) -> None:
+    for item in aws.all_items():
+        aws.dynamodb.delete_item(TableName=aws.table_name, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+def booking_story() -> list[dict[str, Any]]:
+    """Booked, marked no-show, then rescheduled: four deliveries over two invitees."""
+    first = Booking(start=START)
+    deliveries = [first.book(), first.mark_no_show()]
+    _, rescheduled = first.reschedule(START + timedelta(days=1))
+    return deliveries + rescheduled
+
+
+def test_every_order_of_one_bookings_deliveries_converges(aws: LocalAws) -> None:
+    # Given the deliveries of one booking's life, delivered in order
+    story = booking_story()
+    for envelope in story:
+        deliver(envelope)
+    expected_resources, expected_deliveries = resources(aws), delivery_keys(aws)
+
+    # When every other order of the same deliveries is delivered into an empty table
+    for order in itertools.permutations(story):
+        empty_table(aws)
+        for envelope in order:
+            deliver(envelope)
+
+        # Then the table ends identical
+        assert resources(aws) == expected_resources, [e["event"] for e in order]
+        assert delivery_keys(aws) == expected_deliveries
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(list(range(8))))
+def test_duplicated_and_reordered_deliveries_converge(aws: LocalAws, order: list[int]) -> None:
+    # Given each delivery of the story sent twice, in any order
+    story = booking_story()
+    doubled = story + story
+    empty_table(aws)
+    for envelope in story:
+        deliver(envelope)
+    expected = resources(aws)
+    empty_table(aws)
+
+    # When they arrive shuffled
+    receipts = [deliver(doubled[index]) for index in order]
+
+    # Then exactly one of each pair was stored, the other seen as a duplicate, same final state
+    assert sorted(r.status for r in receipts) == ["duplicate"] * 4 + ["stored"] * 4
+    assert resources(aws) == expected
+
+
+def test_an_older_update_never_overwrites_a_newer_one(aws: LocalAws) -> None:
+    # Given a booking that was made and then canceled
+    booking = Booking(start=START)
+    created, canceled = booking.book(), booking.cancel()
+
+    # When the cancellation arrives first and the creation after it
+    first = deliver(canceled)
+    late = deliver(created)
+
+    # Then the invitee stays canceled: the late creation is recorded but changes nothing
+    assert (first.effect, late.effect) == ("applied", "stale")
+    invitee = aws.table.get(invitee_key(booking.event_uuid, booking.invitee_uuid))
+    assert invitee is not None and invitee["status"] == "canceled"
+    assert len(delivery_keys(aws)) == 2
+
+
+def test_a_reschedule_links_both_ways_even_if_only_the_new_invitee_arrives(aws: LocalAws) -> None:
+    # Given a booking that was stored, then rescheduled
+    old = Booking(start=START)
+    deliver(old.book())
+    new, (_, created_new) = old.reschedule(START + timedelta(days=2))
+
+    # When only the new invitee's delivery arrives (the cancellation was lost)
+    deliver(created_new)
+
+    # Then the new invitee names the old one, and the old one names the new one
+    stored_new = aws.table.get(invitee_key(new.event_uuid, new.invitee_uuid))
+    stored_old = aws.table.get(invitee_key(old.event_uuid, old.invitee_uuid))
+    assert stored_new is not None and stored_new["old_invitee"] == old.invitee_uri
+    assert stored_old is not None and stored_old["new_invitee"] == new.invitee_uri
+    assert stored_old["rescheduled"] is True
+
+
+def test_a_link_survives_a_late_payload_that_does_not_carry_it(aws: LocalAws) -> None:
+    # Given the new invitee arrived first and linked the old one (a stub so far)
+    old = Booking(start=START)
+    booked = old.book()
+    new, (_, created_new) = old.reschedule(START + timedelta(days=2))
+    deliver(created_new)
+
+    # When the old invitee's original creation arrives late, without any link in it
+    deliver(booked)
+
+    # Then the old invitee is filled in and keeps its link to the new one
+    stored_old = aws.table.get(invitee_key(old.event_uuid, old.invitee_uuid))
+    assert stored_old is not None
+    assert stored_old["status"] == "active" and stored_old["new_invitee"] == new.invitee_uri
+
+
+def test_repeated_changes_of_one_kind_are_not_mistaken_for_duplicates(aws: LocalAws) -> None:
+    # Given a no-show marked, removed and marked again
+    booking = Booking(start=START)
+    deliveries = [booking.book(), booking.mark_no_show(), booking.unmark_no_show(), booking.mark_no_show()]
+
+    # When all four arrive
+    receipts = [deliver(envelope) for envelope in deliveries]
+
+    # Then each had its effect and the invitee ends marked
+    assert [r.status for r in receipts] == ["stored"] * 4
+    invitee = aws.table.get(invitee_key(booking.event_uuid, booking.invitee_uuid))
+    assert invitee is not None and invitee["no_show"] == booking.no_show["uri"]  # type: ignore[index]
+
+
+def test_an_event_type_updated_twice_keeps_the_newest(aws: LocalAws) -> None:
+    # Given two updates of one event type, a minute apart, delivered newest first
+    older = event_type_envelope(name="Intro call")
+    newer = json.loads(json.dumps(older))
+    newer["payload"]["name"] = "Intro call (45 min)"
+    newer["payload"]["updated_at"] = "2026-11-02T08:01:00.000000Z"
+    receipts = [deliver(newer), deliver(older)]
+
+    # Then both are recorded as deliveries and the newest name stays
+    assert [r.status for r in receipts] == ["stored", "stored"]
+    (event_type,) = [item for item in resources(aws).values() if item["entity"]["S"] == "event_type"]
+    assert event_type["name"]["S"] == "Intro call (45 min)"
+
+
+@pytest.mark.parametrize("final_first", [True, False])
+def test_a_tie_on_updated_at_settles_on_the_final_state_in_any_order(
+    aws: LocalAws, final_first: bool
+) -> None:
+    # Given two bodies for one invitee with the same updated_at, one of them canceled
+    booking = Booking(start=START)
+    active = booking.book()
+    canceled = json.loads(json.dumps(active))
+    canceled["event"] = "invitee.canceled"
+    canceled["payload"]["status"] = "canceled"
+    for envelope in [canceled, active] if final_first else [active, canceled]:
+        deliver(envelope)
+
+    # Then whichever came first, the canceled one wins
+    invitee = aws.table.get(invitee_key(booking.event_uuid, booking.invitee_uuid))
+    assert invitee is not None and invitee["status"] == "canceled"
+
+
+def test_the_access_patterns_answer_from_the_indexes(aws: LocalAws) -> None:
+    # Given three bookings on two days, two of them by the same person
+    bookings = [
+        Booking(start=START, email="Ada@Example.com"),
+        Booking(start=START + timedelta(hours=3), email="grace@example.com"),
+        Booking(start=START + timedelta(days=1), email="ada@example.com"),
+    ]
+    for booking in bookings:
+        deliver(booking.book())
+    table = aws.table
+
+    # Then pattern 1: an event with its invitees, by event uuid
+    first = table.scheduled_event_with_invitees(bookings[0].event_uuid)
+    assert sorted(item["entity"] for item in first) == ["invitee", "scheduled_event"]
+    # pattern 2: the events of a time range, by start time, across days
+    window = table.scheduled_events_starting("2026-12-01T00:00:00.000000Z", "2026-12-02T23:59:59.999999Z")
+    assert [item["event_uuid"] for item in window] == [b.event_uuid for b in bookings]
+    one_day = table.scheduled_events_starting("2026-12-01T00:00:00.000000Z", "2026-12-02T00:00:00.000000Z")
+    assert len(one_day) == 2
+    # pattern 3: the bookings of one email, whatever its case
+    assert {i["event_uuid"] for i in table.bookings_of_email("ADA@example.com")} == {
+        bookings[0].event_uuid,
+        bookings[2].event_uuid,
+    }
+    # pattern 4: the deliveries of the day, deduplicated, with their TTL
+    deliveries = table.deliveries_received(time.strftime("%Y-%m-%d", time.gmtime()))
+    assert len(deliveries) == 3 and all(d["expires_at"] > time.time() + 89 * 86400 for d in deliveries)
