@@ -40,6 +40,7 @@ from calendly_sync.observability import metrics
 from calendly_sync.settings import get_settings
 from local import stack
 from local.lambda_runtime import FakeLambdaContext, load_handler
+from local.stream_pump import StreamPump
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 SIGNING_KEY = "test-signing-key-current"
@@ -63,6 +64,13 @@ class LocalAws:
     token_secret_arn: str
     dynamodb: Any
     secretsmanager: Any
+    stream: StreamPump
+
+    def project(self) -> int:
+        """Run ProjectDeliveriesFunction over the stream records written so far, as Lambda would."""
+        handed = self.stream.drain()
+        assert self.stream.failures == [], "ProjectDeliveriesFunction reported failed records"
+        return handed
 
     @property
     def table(self) -> CalendlyTable:
@@ -97,7 +105,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
             secretsmanager, "WebhookSigningKeySecret", "calendly-test/signing-keys"
         )
         token_arn = stack.create_secret(secretsmanager, "CalendlyTokenSecret", "calendly-test/token")
-        local = LocalAws(table_name, signing_arn, token_arn, dynamodb, secretsmanager)
+        stream_arn = dynamodb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
+        pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn, "ProjectDeliveriesFunction")
+        local = LocalAws(table_name, signing_arn, token_arn, dynamodb, secretsmanager, pump)
         local.set_signing_keys(SIGNING_KEY)
         refs = {
             **stack.parameter_defaults(),

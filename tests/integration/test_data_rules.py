@@ -1,4 +1,4 @@
-"""The data rules of architecture.md, through the receiver's domain call and moto's DynamoDB.
+"""The data rules of architecture.md: the receiver's domain call, then the stream projector, in moto.
 
 Dedupe (one effect per delivery), newer-wins, reschedule links both ways, raw payload kept,
 and convergence: whatever order one booking's deliveries arrive in, the table ends the same.
@@ -25,10 +25,22 @@ from tests.conftest import SIGNING_KEY, LocalAws
 START = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _stack(aws: LocalAws) -> None:
+    global _aws
+    _aws = aws
+
+
+_aws: LocalAws
+
+
 def deliver(envelope: dict[str, Any]) -> DeliveryReceipt:
+    """Calendly posts it, the receiver stores it, the stream applies it."""
     raw = json.dumps(envelope).encode()
     now = time.time()
-    return accept_delivery(raw, sign(raw, SIGNING_KEY, int(now)), now=now)
+    receipt = accept_delivery(raw, sign(raw, SIGNING_KEY, int(now)), now=now)
+    _aws.project()
+    return receipt
 
 
 def resources(aws: LocalAws) -> dict[str, dict[str, Any]]:
@@ -105,7 +117,7 @@ def test_an_older_update_never_overwrites_a_newer_one(aws: LocalAws) -> None:
     late = deliver(created)
 
     # Then the invitee stays canceled: the late creation is recorded but changes nothing
-    assert (first.effect, late.effect) == ("applied", "stale")
+    assert (first.status, late.status) == ("stored", "stored")
     invitee = aws.table.get(invitee_key(booking.event_uuid, booking.invitee_uuid))
     assert invitee is not None and invitee["status"] == "canceled"
     assert len(delivery_keys(aws)) == 2

@@ -45,9 +45,10 @@ def test_signed_invitee_created_is_stored_with_its_event(
     # When Calendly posts it
     status, body = invoke(receive_webhook, event, lambda_context)
 
-    # Then it is acknowledged and the invitee, its scheduled event and the delivery are stored
+    # Then it is acknowledged, and once the stream applies it the invitee and its event are stored
     assert status == 200
-    assert body["status"] == "stored" and body["event"] == "invitee.created" and body["effect"] == "applied"
+    assert body["status"] == "stored" and body["event"] == "invitee.created"
+    assert aws.project() == 1
     invitee = aws.table.get(invitee_key(EVENT_UUID, INVITEE_UUID))
     scheduled = aws.table.get(scheduled_event_key(EVENT_UUID))
     assert invitee is not None and scheduled is not None
@@ -57,7 +58,7 @@ def test_signed_invitee_created_is_stored_with_its_event(
     raw = json.loads(invitee["raw"])
     assert raw["questions_and_answers"][0]["answer"] == "No" and "scheduled_event" not in raw
     delivery = aws.table.deliveries_received(time.strftime("%Y-%m-%d", time.gmtime()))
-    assert [d["dedupe_key"] for d in delivery] == [body["delivery"]]
+    assert [d["pk"] for d in delivery] == [f"DELIVERY#{body['delivery']}"]
     assert json.loads(delivery[0]["body"])["event"] == "invitee.created"
 
 
@@ -71,6 +72,7 @@ def test_base64_encoded_body_is_verified_on_the_decoded_bytes(
     # When it arrives, then the signature over the raw bytes checks out and it is stored
     status, body = invoke(receive_webhook, event, lambda_context)
     assert status == 200 and body["status"] == "stored"
+    aws.project()
     assert aws.table.get(invitee_key(EVENT_UUID, INVITEE_UUID)) is not None
 
 
@@ -80,14 +82,16 @@ def test_a_delivery_replayed_five_times_has_one_effect(
     # Given one delivery, stored once
     event = fresh("invitee_created")
     first_status, first = invoke(receive_webhook, event, lambda_context)
+    aws.project()
     items_after_first = sorted(map(json.dumps, aws.all_items()))
 
     # When Calendly sends it again four more times
     replies = [invoke(receive_webhook, fresh("invitee_created"), lambda_context) for _ in range(4)]
 
-    # Then each is acknowledged as a duplicate and the table did not change at all
+    # Then each is acknowledged as a duplicate, nothing more reaches the stream, nothing changed
     assert first_status == 200 and first["status"] == "stored"
     assert [(status, body["status"]) for status, body in replies] == [(200, "duplicate")] * 4
+    assert aws.project() == 0
     assert sorted(map(json.dumps, aws.all_items())) == items_after_first
 
 
@@ -106,8 +110,9 @@ def test_every_handled_event_is_stored_as_its_resource(
     # Given a signed delivery of each handled kind
     status, body = invoke(receive_webhook, fresh(sample), lambda_context)
 
-    # Then it is stored and its resource item exists beside the delivery record
-    assert status == 200 and body["effect"] == "applied"
+    # Then it is stored and, once applied, its resource item exists beside the delivery record
+    assert status == 200 and body["status"] == "stored"
+    aws.project()
     entities = {
         item["pk"]["S"].split("#")[0] + "#" for item in aws.all_items() if item["entity"]["S"] != "delivery"
     }
@@ -121,7 +126,8 @@ def test_an_unknown_event_is_stored_raw_and_acknowledged(
     status, body = invoke(receive_webhook, fresh("unknown_event"), lambda_context)
 
     # Then Calendly gets 200 (no retries, no disabled subscription) and the delivery is kept raw
-    assert status == 200 and body["effect"] == "raw_only" and body["event"] == "meeting_recap.created"
+    assert status == 200 and body["status"] == "stored" and body["event"] == "meeting_recap.created"
+    assert aws.project() == 1
     (item,) = aws.all_items()
     assert item["entity"]["S"] == "delivery" and "meeting_recap.created" in item["body"]["S"]
 
@@ -276,7 +282,7 @@ def test_storage_failure_answers_503_so_calendly_retries(
             "ResponseMetadata": {"HTTPStatusCode": 400},
         }
 
-    dynamodb_client().meta.events.register("before-call.dynamodb.TransactWriteItems", throttled)
+    dynamodb_client().meta.events.register("before-call.dynamodb.PutItem", throttled)
 
     # When a genuine delivery arrives
     status, reply = invoke(receive_webhook, fresh("invitee_created"), lambda_context)
@@ -289,7 +295,7 @@ def test_storage_failure_answers_503_so_calendly_retries(
     assert aws.all_items() == []
 
     # And when DynamoDB recovers, Calendly's retry is stored
-    dynamodb_client().meta.events.unregister("before-call.dynamodb.TransactWriteItems", throttled)
+    dynamodb_client().meta.events.unregister("before-call.dynamodb.PutItem", throttled)
     assert invoke(receive_webhook, fresh("invitee_created"), lambda_context)[0] == 200
 
 
@@ -317,6 +323,8 @@ def test_logs_carry_no_email_name_or_key(
     invoke(receive_webhook, fresh("invitee_created"), lambda_context)
     invoke(receive_webhook, fresh("invitee_created", key="forged-key"), lambda_context)
 
+    aws.project()
+
     # Then the logs name ids and outcomes (every field of every record), never personal data or keys
     output = "\n".join(json.dumps(record.__dict__, default=str) for record in caplog.records)
     assert "delivery stored" in output and "delivery refused" in output and EVENT_UUID in output
@@ -336,4 +344,5 @@ def test_a_body_of_raw_bytes_round_trips_base64(
 
     # Then it is stored and the name survives unchanged
     assert invoke(receive_webhook, event, lambda_context)[0] == 200
+    aws.project()
     assert aws.table.get(invitee_key(EVENT_UUID, INVITEE_UUID))["name"] == "Zoë Ünal 中村"  # type: ignore[index]

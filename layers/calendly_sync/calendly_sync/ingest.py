@@ -1,7 +1,7 @@
-"""What one webhook delivery changes: its audit record and the resources it carries.
+"""What one webhook delivery is: its audit record, and the resources its payload carries.
 
-Pure domain logic: no AWS, no HTTP. ``receiver`` runs it and ``adapters.dynamodb`` writes
-the plan.
+Pure domain logic: no AWS, no HTTP. ``receiver`` stores the audit record; ``projector``
+applies the resources once the record is stored (from the table's stream).
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ class DeliveryPlan:
     event: str
     dedupe_key: str
     delivery: DeliveryItem
-    changes: tuple[Change, ...]
-    #: A known event whose payload did not have the shape we read: kept raw, nothing applied.
-    unrecognized: bool
 
 
 def dedupe_key(envelope: WebhookEnvelope) -> str:
@@ -72,18 +69,15 @@ def resource_changes(envelope: WebhookEnvelope) -> tuple[Change, ...]:
 def plan_delivery(
     envelope: WebhookEnvelope, body_text: str, *, received_at: datetime, retention_days: int
 ) -> DeliveryPlan:
+    """The delivery's audit record, keyed so that a repeat of it is recognised."""
     key = dedupe_key(envelope)
-    changes = resource_changes(envelope)
     received = format_utc(received_at)
-    uri = envelope.payload.get("uri")
+    # Only what a reader needs without parsing the body: everything else is in it.
     delivery = DeliveryItem(
         records.delivery_key(key),
         {
             "entity": "delivery",
             "event": envelope.event,
-            "dedupe_key": key,
-            "payload_uri": uri if isinstance(uri, str) else None,
-            "envelope_created_at": format_utc(envelope.created_at),
             "received_at": received,
             "body": body_text,
             "expires_at": int((received_at + timedelta(days=retention_days)).timestamp()),
@@ -91,10 +85,4 @@ def plan_delivery(
             "gsi1sk": f"{received}#{key}",
         },
     )
-    return DeliveryPlan(
-        event=envelope.event,
-        dedupe_key=key,
-        delivery=delivery,
-        changes=changes,
-        unrecognized=envelope.event in KNOWN_EVENTS and not changes,
-    )
+    return DeliveryPlan(event=envelope.event, dedupe_key=key, delivery=delivery)

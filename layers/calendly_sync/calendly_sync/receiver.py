@@ -1,10 +1,12 @@
 """The webhook receiver's one domain call: check a delivery, then store it exactly once.
 
 Where a delivery enters: ``functions/receive_webhook/app.py``; where it is checked:
-``accept_delivery`` below with ``signature``; where it is written: ``adapters.dynamodb``.
+``accept_delivery`` below with ``signature``; where it is written: ``adapters.dynamodb``
+(``record_delivery`` here, ``apply_changes`` from ``projector``).
 
-Order matters and is cheap first: size, signature over the raw bytes, envelope, one
-DynamoDB transaction. Nothing else runs on this path.
+Order matters and is cheap first: size, signature over the raw bytes, envelope, then one
+conditional PutItem of the delivery's audit record. Nothing else runs on this path: the
+resources the delivery carries are applied by ``projector`` from the table's stream.
 """
 
 from __future__ import annotations
@@ -30,15 +32,9 @@ class DeliveryReceipt:
     status: str  # "stored" or "duplicate"
     event: str
     dedupe_key: str
-    effect: str
 
     def as_response(self) -> dict[str, str]:
-        return {
-            "status": self.status,
-            "event": self.event,
-            "delivery": self.dedupe_key,
-            "effect": self.effect,
-        }
+        return {"status": self.status, "event": self.event, "delivery": self.dedupe_key}
 
 
 def accept_delivery(
@@ -59,32 +55,20 @@ def accept_delivery(
         received_at=datetime.fromtimestamp(now, UTC),
         retention_days=settings.delivery_retention_days,
     )
-    outcome = CalendlyTable(settings.table_name).record_delivery(plan.delivery, plan.changes)
+    stored = CalendlyTable(settings.table_name).record_delivery(plan.delivery)
 
     # Unknown event names are stored, but must not grow the metric's dimensions without bound.
     metrics.add_dimension(name="Event", value=plan.event if plan.event in KNOWN_EVENTS else "other")
     metrics.add_metric(name="Deliveries", unit=MetricUnit.Count, value=1)
-    if outcome.duplicate:
+    if not stored:
         metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
-    if outcome.stale:
-        metrics.add_metric(name="StaleUpdates", unit=MetricUnit.Count, value=len(outcome.stale))
-    if plan.unrecognized:
-        metrics.add_metric(name="UnrecognizedPayloads", unit=MetricUnit.Count, value=1)
-        logger.warning("known event with an unexpected payload, kept raw", event_name=plan.event)
     logger.info(
-        "delivery stored" if not outcome.duplicate else "duplicate delivery",
+        "delivery stored" if stored else "duplicate delivery",
         event_name=plan.event,
         delivery=plan.dedupe_key,
-        effect=outcome.effect,
-        applied=len(outcome.applied),
-        stale=len(outcome.stale),
-        resources=[change.key.pk + "/" + change.key.sk for change in outcome.applied],
     )
     return DeliveryReceipt(
-        status="duplicate" if outcome.duplicate else "stored",
-        event=plan.event,
-        dedupe_key=plan.dedupe_key,
-        effect=outcome.effect,
+        status="stored" if stored else "duplicate", event=plan.event, dedupe_key=plan.dedupe_key
     )
 
 

@@ -18,17 +18,14 @@ from calendly_sync.records import AttributeValue, Change, DeliveryItem, ItemKey,
 BY_TIME_INDEX = "ByTime"
 BY_EMAIL_INDEX = "ByEmail"
 
-_CONDITION_FAILED = "ConditionalCheckFailed"
 _deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True, slots=True)
-class DeliveryOutcome:
-    duplicate: bool
+class ChangeOutcome:
     applied: tuple[Change, ...] = ()
     #: Items left as they were because the table already holds a newer version.
     stale: tuple[Change, ...] = ()
-    effect: str = "applied"
 
 
 @dataclass(slots=True)
@@ -38,58 +35,46 @@ class CalendlyTable:
 
     # --- writes ----------------------------------------------------------------------
 
-    def record_delivery(self, delivery: DeliveryItem, changes: Sequence[Change]) -> DeliveryOutcome:
-        """Write a delivery's audit record and its changes in one transaction.
+    def record_delivery(self, delivery: DeliveryItem) -> bool:
+        """Store a delivery's audit record unless it is there already: False for a repeat.
 
-        The audit record's ``attribute_not_exists`` condition makes a repeated delivery a
-        no-op. A change that loses the newer-wins check cancels the transaction; it is then
-        dropped and the rest written again, so each retry is one request smaller and the
-        usual case (nothing stale) costs exactly one request.
+        One conditional PutItem: the webhook's whole storage cost. The resources the delivery
+        carries are applied from the table's stream (``projector``), so a repeat, which
+        writes nothing, has no effect at all.
         """
-        pending = list(changes)
-        stale: list[Change] = []
-        while True:
-            effect = _effect(pending, stale)
-            operations = [self._put_delivery(delivery, effect)] + [self._change_operation(c) for c in pending]
-            reasons = self._transact(operations)
-            if reasons is None:
-                return DeliveryOutcome(False, tuple(pending), tuple(stale), effect)
-            if reasons[0] == _CONDITION_FAILED:
-                return DeliveryOutcome(True, effect="duplicate")
-            lost = [
-                change
-                for change, reason in zip(pending, reasons[1:], strict=True)
-                if reason == _CONDITION_FAILED
-            ]
-            if not lost:
-                raise StorageUnavailable(f"transaction cancelled: {sorted(set(reasons))}")
-            stale.extend(lost)
-            pending = [change for change in pending if change not in lost]
-
-    def _transact(self, operations: list[dict[str, Any]]) -> list[str] | None:
-        """Run a transaction: None when it committed, else each operation's cancellation code."""
         try:
-            self.client.transact_write_items(TransactItems=operations)
-            return None
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={**_key(delivery.key), **_attributes(delivery.attributes)},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
         except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            reasons = [r.get("Code") or "None" for r in error.response.get("CancellationReasons", [])]
-            only_conditions = all(r in (_CONDITION_FAILED, "None") for r in reasons)
-            if code == "TransactionCanceledException" and len(reasons) == len(operations) and only_conditions:
-                return reasons
-            raise StorageUnavailable(f"DynamoDB write failed ({code}: {sorted(set(reasons))})") from None
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
         except BotoCoreError as error:
             raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
+        return True
 
-    def _put_delivery(self, delivery: DeliveryItem, effect: str) -> dict[str, Any]:
-        item = {**_key(delivery.key), **_attributes({**delivery.attributes, "effect": effect})}
-        return {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": item,
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+    def apply_changes(self, changes: Sequence[Change]) -> ChangeOutcome:
+        """Write each change on its own: versioned items only if newer, links always.
+
+        Every write is idempotent, so a change applied twice (a stream record retried, a
+        poll and a webhook carrying the same state) leaves the item as one write would.
+        """
+        applied: list[Change] = []
+        stale: list[Change] = []
+        for change in changes:
+            try:
+                self.client.update_item(**self._change_operation(change))
+                applied.append(change)
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
+                stale.append(change)
+            except BotoCoreError as error:
+                raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
+        return ChangeOutcome(tuple(applied), tuple(stale))
 
     def _change_operation(self, change: Change) -> dict[str, Any]:
         names: dict[str, str] = {}
@@ -120,7 +105,7 @@ class CalendlyTable:
             names["#version"] = "version"
             values[":version"] = {"S": change.version}
             update["ConditionExpression"] = "attribute_not_exists(#version) OR #version < :version"
-        return {"Update": update}
+        return update
 
     # --- reads (the access patterns in the README) ----------------------------------
 
@@ -192,12 +177,8 @@ class CalendlyTable:
             raise StorageUnavailable(f"DynamoDB {operation} failed ({type(error).__name__})") from None
 
 
-def _effect(pending: Sequence[Change], stale: Sequence[Change]) -> str:
-    if not pending and not stale:
-        return "raw_only"
-    if not stale:
-        return "applied"
-    return "partial" if any(isinstance(c, VersionedItem) for c in pending) else "stale"
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "Unknown"))
 
 
 def _key(key: ItemKey) -> dict[str, Any]:
