@@ -127,6 +127,16 @@ def function_environment(
     return {name: stack.resolve(value) for name, value in merged.items()}
 
 
+def function_ids(template: Mapping[str, Any] | None = None) -> list[str]:
+    """Logical ids of every function in the template."""
+    resources = (template or load_template())["Resources"]
+    return [
+        logical_id
+        for logical_id, spec in resources.items()
+        if spec.get("Type") == "AWS::Serverless::Function"
+    ]
+
+
 def http_routes(template: Mapping[str, Any] | None = None) -> dict[tuple[str, str], str]:
     """``(METHOD, path) -> function logical id`` for every HttpApi event in the template."""
     routes: dict[tuple[str, str], str] = {}

@@ -1,0 +1,299 @@
+"""``make demo``: the pipeline on one machine, no accounts needed.
+
+Starts moto's server (AWS), the Calendly sandbox and the local HTTP front for the
+template's routes; connects a token, subscribes the stack's webhook URL, makes bookings
+(with cancellations, reschedules, no-shows, duplicated and reordered deliveries and a few
+forgeries), lets the signed deliveries arrive, and prints what the table now holds next to
+what Calendly holds.
+
+    make demo                                   # about 20 bookings, exits 0 when the copy matches
+    make demo DEMO_ARGS="--bookings 200 --keep-running"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
+from local.lambda_runtime import WEBHOOK_PATH
+from local.runner import LocalStackRunner, wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+SUBSCRIBED_EVENTS = [
+    "invitee.created",
+    "invitee.canceled",
+    "invitee_no_show.created",
+    "invitee_no_show.deleted",
+]
+NEAREST_PATH = "(stand-in until {issue}: {what})"
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        print(f"▸ {title}", flush=True)
+        started = time.perf_counter()
+        yield
+        self.timings[title] = time.perf_counter() - started
+
+
+def progress(label: str, done: int, total: int) -> None:
+    """A bar redrawn in place on a terminal; in a log, a line at each quarter."""
+    width = 30
+    filled = int(width * done / max(total, 1))
+    line = f"    {label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+    if sys.stdout.isatty():
+        print("\r" + line, end="\n" if done == total else "", flush=True)
+    elif done == total or done % max(total // 4, 1) == 0:
+        print(line, flush=True)
+
+
+def calendly_truth(base_url: str, token: str, organization: str) -> dict[str, dict[str, Any]]:
+    """Every invitee Calendly holds, read through its API as any client would."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    invitees: dict[str, dict[str, Any]] = {}
+    for status in ("active", "canceled"):
+        url: str | None = f"{base_url}/scheduled_events"
+        params: dict[str, Any] | None = {"organization": organization, "status": status, "count": 100}
+        while url:
+            page = session.get(url, params=params, timeout=10).json()
+            for event in page["collection"]:
+                uuid = event["uri"].rsplit("/", 1)[-1]
+                listed = session.get(
+                    f"{base_url}/scheduled_events/{uuid}/invitees", params={"count": 100}, timeout=10
+                )
+                for invitee in listed.json()["collection"]:
+                    invitees[invitee["uri"]] = invitee
+            url, params = page["pagination"]["next_page"], None
+    return invitees
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bookings", type=int, default=20, help="bookings to make (default 20)")
+    parser.add_argument(
+        "--duplicates", type=float, default=0.2, help="share of deliveries sent twice (default 0.2)"
+    )
+    parser.add_argument("--forged", type=int, default=3, help="forged deliveries to attempt (default 3)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed for the sandbox and the story")
+    parser.add_argument("--keep-running", action="store_true", help="keep everything up until Ctrl-C")
+    arguments = parser.parse_args(argv)
+    if arguments.bookings < 1 or not 0 <= arguments.duplicates <= 1 or arguments.forged < 0:
+        parser.error("--bookings must be at least 1, --duplicates within 0..1, --forged not negative")
+
+    steps = Steps()
+    story = random.Random(arguments.seed)
+    started = time.perf_counter()
+    print("calendly-sync demo: embedded AWS (moto) + the Calendly sandbox, nothing leaves this machine\n")
+    log_path = REPO / ".demo" / "functions.log"
+    config = SandboxConfig(
+        seed=arguments.seed, delivery_initial_backoff_seconds=0.2, delivery_retry_window_seconds=20.0
+    )
+    with ExitStack() as running:
+        with steps.step("stack up: moto's server, table and secrets from template.yaml, HTTP front, sandbox"):
+            stack = running.enter_context(LocalStackRunner(log_path=log_path))
+            sandbox = running.enter_context(CalendlySandbox(config))
+            print(f"    AWS (moto)      {stack.aws_endpoint}")
+            print(f"    Calendly        {sandbox.base_url}")
+            print(f"    webhook URL     {stack.webhook_url}")
+
+        with steps.step("connect a Calendly token"):
+            token = sandbox.add_token(TokenSpec(role="owner"))
+            me = requests.get(
+                f"{sandbox.base_url}/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
+            )
+            me.raise_for_status()
+            organization = me.json()["resource"]["current_organization"]
+            stack.secretsmanager.put_secret_value(
+                SecretId=stack.token_secret_arn, SecretString=json.dumps({"token": token})
+            )
+            print(f"    token accepted by GET /users/me; organization {organization.rsplit('/', 1)[-1]}")
+            print(
+                "    "
+                + NEAREST_PATH.format(issue="issue 4", what="checked here, saved straight to the secret")
+            )
+
+        with steps.step("subscribe the stack's webhook URL (scope=organization)"):
+            response = requests.post(
+                f"{sandbox.base_url}/webhook_subscriptions",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "url": stack.webhook_url,
+                    "events": SUBSCRIBED_EVENTS,
+                    "organization": organization,
+                    "scope": "organization",
+                    "signing_key": stack.signing_key(),
+                },
+                timeout=10,
+            )
+            response.raise_for_status()
+            state = response.json()["resource"]["state"]
+            print(f"    subscription {state}, with the stack's current signing key")
+            print(
+                "    "
+                + NEAREST_PATH.format(issue="issue 4", what="posted here, not by WebhookSubscriptionFunction")
+            )
+
+        with steps.step(f"make {arguments.bookings} bookings, then cancel, reschedule and mark no-shows"):
+            sandbox.seed(users=3, event_types_per_user=2, scheduled_events=0)
+            sandbox.faults.duplicate_deliveries = arguments.duplicates
+            sandbox.faults.reorder_deliveries = True
+            first_start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+            invitees = []
+            for index in range(arguments.bookings):
+                start = first_start + timedelta(hours=story.randrange(0, 24 * 14))
+                invitees.append(sandbox.book(start_time=start, email=f"guest{index}@example.com"))
+                progress("booked", index + 1, arguments.bookings)
+            changes = Counter[str]()
+            for index, invitee in enumerate(invitees):
+                if index % 7 == 1:
+                    sandbox.cancel(invitee, reason="Plans changed")
+                    changes["canceled"] += 1
+                elif index % 7 == 3:
+                    sandbox.reschedule(
+                        invitee, first_start + timedelta(days=15, hours=story.randrange(0, 48))
+                    )
+                    changes["rescheduled"] += 1
+                elif index % 7 == 5:
+                    sandbox.mark_no_show(invitee)
+                    changes["marked no-show"] += 1
+            print("    then " + ", ".join(f"{n} {what}" for what, n in sorted(changes.items())))
+
+        with steps.step(f"forged and stale deliveries ({arguments.forged + 2}) try to get in"):
+            body = json.dumps(
+                {"created_at": "2026-11-02T09:00:00Z", "event": "invitee.created", "payload": {}}
+            )
+            attempts = [f"t={int(time.time())},v1={'0' * 64}"] * arguments.forged
+            attempts += [f"t={int(time.time()) - 3600},v1={'a' * 64}", ""]
+            refused = sum(
+                requests.post(
+                    f"{stack.api_url}{WEBHOOK_PATH}",
+                    data=body,
+                    headers={"Content-Type": "application/json", "Calendly-Webhook-Signature": header},
+                    timeout=10,
+                ).status_code
+                == 401
+                for header in attempts
+            )
+            print(f"    {refused} of {len(attempts)} refused with 401")
+
+        with steps.step("deliveries arrive (signed, retried, duplicated, out of order) and are applied"):
+            delivered = sandbox.deliver_pending(timeout=60)
+            settled = wait_until(lambda: stack.project() == 0, timeout=30)
+            print(f"    sandbox queue drained: {delivered}; stream applied: {settled}")
+
+        with steps.step("compare the table with Calendly"):
+            truth = calendly_truth(sandbox.base_url, token, organization)
+            stored = {item["uri"]: item for item in _all(stack, "invitee")}
+            events = {item["uri"]: item for item in _all(stack, "scheduled_event")}
+            differ = [
+                uri
+                for uri, invitee in truth.items()
+                if uri not in stored
+                or stored[uri].get("status") != invitee["status"]
+                or bool(stored[uri].get("no_show")) != bool(invitee.get("no_show"))
+            ]
+            print(f"    Calendly holds {len(truth)} invitees; the table {len(stored)}; {len(differ)} differ")
+
+        _summary(stack, sandbox, events, stored, arguments.forged + 2)
+        print("\ntimings")
+        for title, seconds in steps.timings.items():
+            print(f"    {seconds:6.2f} s  {title}")
+        elapsed = time.perf_counter() - started
+        print(f"    {elapsed:6.2f} s  in all (function logs in {log_path.relative_to(REPO)})")
+
+        ok = not differ and not stack.projection_failures and refused == arguments.forged + 2
+        print("\nRESULT: " + ("the copy in DynamoDB matches Calendly" if ok else "MISMATCH: see above"))
+        if arguments.keep_running:
+            print(f"\nstill running; post deliveries to {stack.webhook_url}; Ctrl-C to stop")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return 0 if ok else 1
+
+
+def _all(stack: LocalStackRunner, entity: str) -> list[dict[str, Any]]:
+    from calendly_sync.adapters.dynamodb import _plain  # the adapter's own item decoding
+
+    items: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {
+        "TableName": stack.table_name,
+        "FilterExpression": "entity = :e",
+        "ExpressionAttributeValues": {":e": {"S": entity}},
+    }
+    while True:
+        page = stack.dynamodb.scan(**arguments)
+        items.extend(_plain(item) for item in page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _summary(
+    stack: LocalStackRunner,
+    sandbox: CalendlySandbox,
+    events: dict[str, dict[str, Any]],
+    invitees: dict[str, dict[str, Any]],
+    forged: int,
+) -> None:
+    attempts = sandbox.deliveries
+    print("\ndeliveries")
+    print(f"    sent by Calendly      {len(attempts):5d}  (retries and duplicates included)")
+    print(f"    stored                {stack.statuses['stored']:5d}")
+    print(f"    duplicate, absorbed   {stack.statuses['duplicate']:5d}")
+    print(f"    refused (401)         {stack.responses[401]:5d}  ({forged} forged or stale)")
+    print(f"    other answers         {sum(n for s, n in stack.responses.items() if s not in (200, 401)):5d}")
+    print(f"    in the audit log      {len(_all(stack, 'delivery')):5d}  (one per distinct delivery)")
+
+    by_status = Counter(item.get("status") for item in invitees.values())
+    print(
+        f"\nthe table: {len(events)} scheduled events, {len(invitees)} invitees "
+        f"({', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))})"
+    )
+    per_event: dict[str, list[dict[str, Any]]] = {}
+    for invitee in invitees.values():
+        per_event.setdefault(invitee["event_uuid"], []).append(invitee)
+    print(f"    {'start (UTC)':<17} {'event':<24} {'status':<9} invitees")
+    for event in sorted(events.values(), key=lambda e: e.get("start_time", ""))[:12]:
+        guests = per_event.get(event["event_uuid"], [])
+        notes = []
+        for guest in guests:
+            note = guest.get("status", "?")
+            if guest.get("no_show"):
+                note += ", no-show"
+            if guest.get("new_invitee"):
+                note += ", rescheduled →"
+            if guest.get("old_invitee"):
+                note += ", ← rescheduled"
+            notes.append(note)
+        start = event.get("start_time", "")[:16].replace("T", " ")
+        print(
+            f"    {start:<17} {str(event.get('name'))[:24]:<24} {event.get('status', ''):<9} "
+            + "; ".join(notes)
+        )
+    if len(events) > 12:
+        print(f"    … and {len(events) - 12} more")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
