@@ -113,6 +113,7 @@ class LocalStackRunner:
         # One process plays every function, so their environments are merged (the same wiring).
         for logical_id in stack.function_ids():
             os.environ.update(stack.function_environment(logical_id, local_stack))
+        os.environ["POWERTOOLS_SERVICE_NAME"] = "calendly-sync-local"
 
         from local.lambda_runtime import load_handler
         from local.stream_pump import StreamPump
