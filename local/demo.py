@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -26,6 +27,9 @@ from typing import Any
 
 import requests
 
+from calendly_sync.adapters.calendly import CalendlyClient
+from calendly_sync.errors import CalendlySyncError
+from local.account_copy import copy_account
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
 from local.lambda_runtime import WEBHOOK_PATH
 from local.runner import LocalStackRunner, wait_until
@@ -63,25 +67,55 @@ def progress(label: str, done: int, total: int) -> None:
         print(line, flush=True)
 
 
-def calendly_truth(base_url: str, token: str, organization: str) -> dict[str, dict[str, Any]]:
+def calendly_truth(client: CalendlyClient, organization: str) -> dict[str, dict[str, Any]]:
     """Every invitee Calendly holds, read through its API as any client would."""
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    invitees: dict[str, dict[str, Any]] = {}
-    for status in ("active", "canceled"):
-        url: str | None = f"{base_url}/scheduled_events"
-        params: dict[str, Any] | None = {"organization": organization, "status": status, "count": 100}
-        while url:
-            page = session.get(url, params=params, timeout=10).json()
-            for event in page["collection"]:
-                uuid = event["uri"].rsplit("/", 1)[-1]
-                listed = session.get(
-                    f"{base_url}/scheduled_events/{uuid}/invitees", params={"count": 100}, timeout=10
-                )
-                for invitee in listed.json()["collection"]:
-                    invitees[invitee["uri"]] = invitee
-            url, params = page["pagination"]["next_page"], None
-    return invitees
+    return {
+        invitee["uri"]: invitee
+        for event in client.scheduled_events(organization)
+        for invitee in client.invitees(event["uri"])
+    }
+
+
+def copy_real_account(arguments: argparse.Namespace, steps: Steps, log_path: Path) -> int:
+    """--calendly-url: the same runner against a real Calendly account (token from the environment)."""
+    token = os.environ.get("CALENDLY_TOKEN", "").strip()
+    if not token:
+        print("set CALENDLY_TOKEN to a Personal Access Token to use --calendly-url", file=sys.stderr)
+        return 2
+    with LocalStackRunner(log_path=log_path) as stack:
+        with steps.step(f"connect the token to {arguments.calendly_url}"):
+            client = CalendlyClient(arguments.calendly_url, token)
+            try:
+                user = client.current_user()
+            except CalendlySyncError as error:
+                print(f"    the token was not accepted: {error}")
+                return 1
+            organization = user["current_organization"]
+            stack.secretsmanager.put_secret_value(
+                SecretId=stack.token_secret_arn, SecretString=json.dumps({"token": token})
+            )
+            print(f"    accepted; organization {organization.rsplit('/', 1)[-1]}")
+        now = datetime.now(UTC)
+        window = (now - timedelta(days=arguments.days_back), now + timedelta(days=arguments.days_ahead))
+        with steps.step(f"copy scheduled events starting {window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}"):
+            print(
+                "    " + NEAREST_PATH.format(issue="issue 5", what="one read here, not PollCalendlyFunction")
+            )
+            summary = copy_account(
+                client,
+                organization,
+                stack.table,
+                min_start=window[0],
+                max_start=window[1],
+                on_event=lambda n: print(f"    {n} events read", flush=True) if n % 100 == 0 else None,
+            )
+            print(
+                f"    {summary.events} events, {summary.invitees} invitees; {summary.written} items written"
+            )
+        print("    webhooks need a public URL: a deployed stack receives them (sam deploy)")
+        _table_summary(_all(stack, "scheduled_event"), {i["uri"]: i for i in _all(stack, "invitee")})
+        _timings(steps, log_path)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forged", type=int, default=3, help="forged deliveries to attempt (default 3)")
     parser.add_argument("--seed", type=int, default=7, help="random seed for the sandbox and the story")
     parser.add_argument("--keep-running", action="store_true", help="keep everything up until Ctrl-C")
+    parser.add_argument(
+        "--calendly-url",
+        help="a real Calendly API (https://api.calendly.com) instead of the sandbox; token: CALENDLY_TOKEN",
+    )
+    parser.add_argument(
+        "--days-back", type=int, default=30, help="with --calendly-url: history to copy (days)"
+    )
+    parser.add_argument(
+        "--days-ahead", type=int, default=90, help="with --calendly-url: future to copy (days)"
+    )
     arguments = parser.parse_args(argv)
     if arguments.bookings < 1 or not 0 <= arguments.duplicates <= 1 or arguments.forged < 0:
         parser.error("--bookings must be at least 1, --duplicates within 0..1, --forged not negative")
@@ -102,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     steps = Steps()
     story = random.Random(arguments.seed)
     started = time.perf_counter()
-    print("calendly-sync demo: embedded AWS (moto) + the Calendly sandbox, nothing leaves this machine\n")
     log_path = REPO / ".demo" / "functions.log"
+    if arguments.calendly_url:
+        print(f"calendly-sync: embedded AWS (moto) + the Calendly API at {arguments.calendly_url}\n")
+        return copy_real_account(arguments, steps, log_path)
+    print("calendly-sync demo: embedded AWS (moto) + the Calendly sandbox, nothing leaves this machine\n")
     config = SandboxConfig(
         seed=arguments.seed, delivery_initial_backoff_seconds=0.2, delivery_retry_window_seconds=20.0
     )
@@ -201,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    sandbox queue drained: {delivered}; stream applied: {settled}")
 
         with steps.step("compare the table with Calendly"):
-            truth = calendly_truth(sandbox.base_url, token, organization)
+            truth = calendly_truth(CalendlyClient(sandbox.base_url, token), organization)
             stored = {item["uri"]: item for item in _all(stack, "invitee")}
             events = {item["uri"]: item for item in _all(stack, "scheduled_event")}
             differ = [
@@ -214,11 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    Calendly holds {len(truth)} invitees; the table {len(stored)}; {len(differ)} differ")
 
         _summary(stack, sandbox, events, stored, arguments.forged + 2)
-        print("\ntimings")
-        for title, seconds in steps.timings.items():
-            print(f"    {seconds:6.2f} s  {title}")
-        elapsed = time.perf_counter() - started
-        print(f"    {elapsed:6.2f} s  in all (function logs in {log_path.relative_to(REPO)})")
+        _timings(steps, log_path, started)
 
         ok = not differ and not stack.projection_failures and refused == arguments.forged + 2
         print("\nRESULT: " + ("the copy in DynamoDB matches Calendly" if ok else "MISMATCH: see above"))
@@ -230,6 +273,14 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 pass
         return 0 if ok else 1
+
+
+def _timings(steps: Steps, log_path: Path, started: float | None = None) -> None:
+    print("\ntimings")
+    for title, seconds in steps.timings.items():
+        print(f"    {seconds:6.2f} s  {title}")
+    total = sum(steps.timings.values()) if started is None else time.perf_counter() - started
+    print(f"    {total:6.2f} s  in all (function logs in {log_path.relative_to(REPO)})")
 
 
 def _all(stack: LocalStackRunner, entity: str) -> list[dict[str, Any]]:
@@ -265,6 +316,10 @@ def _summary(
     print(f"    other answers         {sum(n for s, n in stack.responses.items() if s not in (200, 401)):5d}")
     print(f"    in the audit log      {len(_all(stack, 'delivery')):5d}  (one per distinct delivery)")
 
+    _table_summary(list(events.values()), invitees)
+
+
+def _table_summary(events: list[dict[str, Any]], invitees: dict[str, dict[str, Any]]) -> None:
     by_status = Counter(item.get("status") for item in invitees.values())
     print(
         f"\nthe table: {len(events)} scheduled events, {len(invitees)} invitees "
@@ -274,7 +329,7 @@ def _summary(
     for invitee in invitees.values():
         per_event.setdefault(invitee["event_uuid"], []).append(invitee)
     print(f"    {'start (UTC)':<17} {'event':<24} {'status':<9} invitees")
-    for event in sorted(events.values(), key=lambda e: e.get("start_time", ""))[:12]:
+    for event in sorted(events, key=lambda e: e.get("start_time", ""))[:12]:
         guests = per_event.get(event["event_uuid"], [])
         notes = []
         for guest in guests:

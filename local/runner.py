@@ -172,6 +172,18 @@ class LocalStackRunner:
         """Apply every stream record written so far (the background pump does this too)."""
         return self._invoke(self._pump.drain)
 
+    def tick_schedules(self) -> dict[str, Any]:
+        """Run every scheduled function once, as EventBridge Scheduler would; answers by function."""
+        from local.lambda_runtime import FakeLambdaContext, load_handler
+
+        answers: dict[str, Any] = {}
+        for schedule in stack.schedules():
+            handler = load_handler(schedule.function)
+            answers[schedule.function] = self._invoke(
+                handler, dict(schedule.payload), FakeLambdaContext(function_name=schedule.function)
+            )
+        return answers
+
     @property
     def projection_failures(self) -> list[str]:
         return list(self._pump.failures)

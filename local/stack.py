@@ -150,6 +150,29 @@ def http_routes(template: Mapping[str, Any] | None = None) -> dict[tuple[str, st
     return routes
 
 
+@dataclass(frozen=True)
+class Schedule:
+    function: str
+    expression: str
+    #: What EventBridge Scheduler hands the function (the target's Input, else an empty object).
+    payload: dict[str, Any]
+
+
+def schedules(template: Mapping[str, Any] | None = None) -> list[Schedule]:
+    """Every Schedule/ScheduleV2 event in the template, with the input it invokes with."""
+    found: list[Schedule] = []
+    for logical_id, spec in (template or load_template())["Resources"].items():
+        if spec.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in spec["Properties"].get("Events", {}).values():
+            if event.get("Type") in ("Schedule", "ScheduleV2"):
+                properties = event["Properties"]
+                raw_input = properties.get("Input")
+                payload = json.loads(raw_input) if isinstance(raw_input, str) else {}
+                found.append(Schedule(logical_id, str(properties.get("ScheduleExpression", "")), payload))
+    return found
+
+
 def handler_path(logical_id: str, template: Mapping[str, Any] | None = None) -> tuple[Path, str]:
     """``(source file, function name)`` of a function's handler, e.g. ``functions/x/app.py``."""
     properties = resource(logical_id, template)["Properties"]

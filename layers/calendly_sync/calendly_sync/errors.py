@@ -53,6 +53,23 @@ class SecretUnavailable(CalendlySyncError):
     reason = "secret_unavailable"
 
 
+class CalendlyRejected(CalendlySyncError):
+    """Calendly answered 4xx: retrying the same request cannot succeed (bad token, no scope, ...)."""
+
+    reason = "calendly_rejected"
+
+    def __init__(self, message: str, *, status: int, title: str | None = None) -> None:
+        super().__init__(message, reason="calendly_unauthenticated" if status == 401 else "calendly_rejected")
+        self.status = status
+        self.title = title
+
+
+class CalendlyUnavailable(CalendlySyncError):
+    """Calendly could not be reached, timed out, or answered 429/5xx: try again later."""
+
+    reason = "calendly_unavailable"
+
+
 class ConfigurationError(CalendlySyncError):
     """The deployment is wrong: a missing setting or a secret without the expected shape."""
 
