@@ -28,19 +28,13 @@ from typing import Any
 import requests
 
 from calendly_sync.adapters.calendly import CalendlyClient
-from calendly_sync.errors import CalendlySyncError
 from local.account_copy import copy_account
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
 from local.lambda_runtime import WEBHOOK_PATH
 from local.runner import LocalStackRunner, wait_until
+from ops.render import render_subscription, render_validation
 
 REPO = Path(__file__).resolve().parent.parent
-SUBSCRIBED_EVENTS = [
-    "invitee.created",
-    "invitee.canceled",
-    "invitee_no_show.created",
-    "invitee_no_show.deleted",
-]
 NEAREST_PATH = "(stand-in until {issue}: {what})"
 
 
@@ -82,19 +76,16 @@ def copy_real_account(arguments: argparse.Namespace, steps: Steps, log_path: Pat
     if not token:
         print("set CALENDLY_TOKEN to a Personal Access Token to use --calendly-url", file=sys.stderr)
         return 2
-    with LocalStackRunner(log_path=log_path) as stack:
-        with steps.step(f"connect the token to {arguments.calendly_url}"):
-            client = CalendlyClient(arguments.calendly_url, token)
-            try:
-                user = client.current_user()
-            except CalendlySyncError as error:
-                print(f"    the token was not accepted: {error}")
+    with LocalStackRunner(log_path=log_path, calendly_url=arguments.calendly_url) as stack:
+        with steps.step(
+            f"connect: ValidateCredentialsFunction checks the token against {arguments.calendly_url}"
+        ):
+            verdict = stack.invoke_function("ValidateCredentialsFunction", {"token": token})
+            print(_indent(render_validation(verdict)))
+            if not verdict.get("valid"):
                 return 1
-            organization = user["current_organization"]
-            stack.secretsmanager.put_secret_value(
-                SecretId=stack.token_secret_arn, SecretString=json.dumps({"token": token})
-            )
-            print(f"    accepted; organization {organization.rsplit('/', 1)[-1]}")
+            organization = verdict["organization"]
+            client = CalendlyClient(arguments.calendly_url, token)
         now = datetime.now(UTC)
         window = (now - timedelta(days=arguments.days_back), now + timedelta(days=arguments.days_ahead))
         with steps.step(f"copy scheduled events starting {window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}"):
@@ -156,48 +147,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     with ExitStack() as running:
         with steps.step("stack up: moto's server, table and secrets from template.yaml, HTTP front, sandbox"):
-            stack = running.enter_context(LocalStackRunner(log_path=log_path))
             sandbox = running.enter_context(CalendlySandbox(config))
+            stack = running.enter_context(LocalStackRunner(log_path=log_path, calendly_url=sandbox.base_url))
             print(f"    AWS (moto)      {stack.aws_endpoint}")
             print(f"    Calendly        {sandbox.base_url}")
             print(f"    webhook URL     {stack.webhook_url}")
 
-        with steps.step("connect a Calendly token"):
+        with steps.step("connect: ValidateCredentialsFunction checks the token, then saves it"):
             token = sandbox.add_token(TokenSpec(role="owner"))
-            me = requests.get(
-                f"{sandbox.base_url}/users/me", headers={"Authorization": f"Bearer {token}"}, timeout=10
-            )
-            me.raise_for_status()
-            organization = me.json()["resource"]["current_organization"]
-            stack.secretsmanager.put_secret_value(
-                SecretId=stack.token_secret_arn, SecretString=json.dumps({"token": token})
-            )
-            print(f"    token accepted by GET /users/me; organization {organization.rsplit('/', 1)[-1]}")
-            print(
-                "    "
-                + NEAREST_PATH.format(issue="issue 4", what="checked here, saved straight to the secret")
-            )
+            verdict = stack.invoke_function("ValidateCredentialsFunction", {"token": token})
+            print(_indent(render_validation(verdict)))
+            if not verdict.get("valid"):
+                return 1
+            organization = verdict["organization"]
 
-        with steps.step("subscribe the stack's webhook URL (scope=organization)"):
-            response = requests.post(
-                f"{sandbox.base_url}/webhook_subscriptions",
-                headers={"Authorization": f"Bearer {token}"},
-                json={
-                    "url": stack.webhook_url,
-                    "events": SUBSCRIBED_EVENTS,
-                    "organization": organization,
-                    "scope": "organization",
-                    "signing_key": stack.signing_key(),
-                },
-                timeout=10,
-            )
-            response.raise_for_status()
-            state = response.json()["resource"]["state"]
-            print(f"    subscription {state}, with the stack's current signing key")
-            print(
-                "    "
-                + NEAREST_PATH.format(issue="issue 4", what="posted here, not by WebhookSubscriptionFunction")
-            )
+        with steps.step("subscribe: WebhookSubscriptionFunction ensures the organization subscription"):
+            answer = stack.invoke_function("WebhookSubscriptionFunction", {"action": "ensure"})
+            print(_indent(render_subscription(answer)))
+            if not answer.get("ok"):
+                return 1
 
         with steps.step(f"make {arguments.bookings} bookings, then cancel, reschedule and mark no-shows"):
             sandbox.seed(users=3, event_types_per_user=2, scheduled_events=0)
@@ -273,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 pass
         return 0 if ok else 1
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 def _timings(steps: Steps, log_path: Path, started: float | None = None) -> None:

@@ -56,9 +56,15 @@ class _RoutedStdout:
 
 class LocalStackRunner:
     def __init__(
-        self, *, log_path: Path, pump_interval_seconds: float = 0.2, stack_name: str | None = None
+        self,
+        *,
+        log_path: Path,
+        calendly_url: str | None = None,
+        pump_interval_seconds: float = 0.2,
+        stack_name: str | None = None,
     ) -> None:
         self._log_path = log_path
+        self._calendly_url = calendly_url
         self._pump_interval = pump_interval_seconds
         # moto keeps one state per process, so every runner gets names of its own.
         self._name = stack_name or f"calendly-local-{uuid.uuid4().hex[:8]}"
@@ -108,12 +114,15 @@ class LocalStackRunner:
             "CalendlyTable": self.table_name,
             "WebhookSigningKeySecret": self.signing_key_secret_arn,
             "CalendlyTokenSecret": self.token_secret_arn,
+            "WebhookApi": "local",
         }
         local_stack = stack.LocalStack(refs)
         # One process plays every function, so their environments are merged (the same wiring).
         for logical_id in stack.function_ids():
             os.environ.update(stack.function_environment(logical_id, local_stack))
         os.environ["POWERTOOLS_SERVICE_NAME"] = "calendly-sync-local"
+        if self._calendly_url:  # the sandbox, or a real Calendly
+            os.environ["CALENDLY_API_BASE_URL"] = self._calendly_url
 
         from local.lambda_runtime import load_handler
         from local.stream_pump import StreamPump
@@ -127,6 +136,9 @@ class LocalStackRunner:
         self._front: BaseWSGIServer = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         threading.Thread(target=self._front.serve_forever, name="http-front", daemon=True).start()
         self.api_url = f"http://127.0.0.1:{self._front.server_port}"
+        # The stack's own URL is the front's here, as it is the API's in AWS.
+        os.environ["WEBHOOK_URL"] = self.webhook_url
+        _forget_process_state()
         threading.Thread(target=self._pump_forever, name="stream-pump", daemon=True).start()
         return self
 
@@ -171,6 +183,12 @@ class LocalStackRunner:
     def project(self) -> int:
         """Apply every stream record written so far (the background pump does this too)."""
         return self._invoke(self._pump.drain)
+
+    def invoke_function(self, logical_id: str, payload: dict[str, Any]) -> Any:
+        """``sam remote invoke``, locally: call a function's handler with ``payload``, one at a time."""
+        from local.lambda_runtime import FakeLambdaContext, load_handler
+
+        return self._invoke(load_handler(logical_id), payload, FakeLambdaContext(function_name=logical_id))
 
     def tick_schedules(self) -> dict[str, Any]:
         """Run every scheduled function once, as EventBridge Scheduler would; answers by function."""

@@ -74,10 +74,22 @@ class LocalStack:
         if isinstance(value, str | int | float | bool):
             return str(value)
         if isinstance(value, Mapping) and "Ref" in value:
-            return self.refs[value["Ref"]]
+            return self._ref(value["Ref"])
         if isinstance(value, Mapping) and "Fn::Sub" in value:
-            return re.sub(r"\$\{([^}]+)\}", lambda m: self.refs[m.group(1)], value["Fn::Sub"])
+            return re.sub(r"\$\{([^}]+)\}", lambda m: self._ref(m.group(1)), value["Fn::Sub"])
         raise ValueError(f"cannot resolve {value!r} locally")
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": "us-east-1",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::AccountId": "123456789012",
+        }
+        if name in self.refs:
+            return self.refs[name]
+        if name in pseudo:
+            return pseudo[name]
+        raise KeyError(f"no local value for !Ref {name}")
 
 
 def create_table(client: Any, table_name: str, template: Mapping[str, Any] | None = None) -> None:

@@ -114,11 +114,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
             "CalendlyTable": table_name,
             "WebhookSigningKeySecret": signing_arn,
             "CalendlyTokenSecret": token_arn,
+            "WebhookApi": "hooks-test",
         }
-        for name, value in stack.function_environment(
-            "ReceiveWebhookFunction", stack.LocalStack(refs)
-        ).items():
-            monkeypatch.setenv(name, value)
+        # One process plays every function: their environments merged (the same wiring).
+        for logical_id in stack.function_ids():
+            for name, value in stack.function_environment(logical_id, stack.LocalStack(refs)).items():
+                monkeypatch.setenv(name, value)
         forget_process_state()
         yield local
     forget_process_state()

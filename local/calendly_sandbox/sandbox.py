@@ -148,6 +148,14 @@ class CalendlySandbox:
             found = self.state.subscriptions[reference_uuid(uri, "webhook_subscriptions") or ""]
             return self.state.renderer.webhook_subscription(found)
 
+    def disable_subscription(self, uri: str) -> None:
+        """What Calendly does after 24 h of failed deliveries, done at once (for tests and demos)."""
+        with self.state.lock:
+            found = self.state.subscriptions[reference_uuid(uri, "webhook_subscriptions") or ""]
+            found.retry_started_at = found.retry_started_at or self.state.clock.now()
+            found.state = "disabled"
+            found.updated_at = self.state.clock.after(found.updated_at)
+
     def subscriptions(self) -> list[dict[str, Any]]:
         with self.state.lock:
             return [self.state.renderer.webhook_subscription(s) for s in self.state.subscriptions.values()]

@@ -41,7 +41,7 @@ def test_pointed_at_a_calendly_url_it_copies_that_account(
     # Then it connects, copies every event with its invitees, and shows them
     output = capsys.readouterr().out
     assert exit_code == 0
-    assert "accepted; organization" in output
+    assert "token valid: Connection Saved Successfully!" in output
     assert "30 events," in output and "the table: 30 scheduled events" in output
     assert token not in output
 

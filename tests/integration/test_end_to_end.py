@@ -6,6 +6,7 @@ template's API events to the real handlers, and the table stream applied by the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,3 +127,43 @@ def test_an_endpoint_that_keeps_failing_gets_the_subscription_disabled(
     assert wait_until(lambda: sandbox.subscription(subscription["uri"])["state"] == "disabled", timeout=10)
     assert sandbox.subscription(subscription["uri"])["retry_started_at"] is not None
     assert stack.responses[401] >= 2 and stack.statuses.get("stored", 0) == 0
+
+
+def test_a_signing_key_rotation_loses_no_delivery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from calendly_sync import subscriptions
+
+    config = SandboxConfig(seed=13, delivery_initial_backoff_seconds=0.1, delivery_retry_window_seconds=10)
+    with (
+        CalendlySandbox(config) as sandbox,
+        LocalStackRunner(log_path=tmp_path / "functions.log", calendly_url=sandbox.base_url) as stack,
+    ):
+        # Given a connected stack with its subscription, through the two functions
+        token = sandbox.add_token(TokenSpec(role="owner"))
+        sandbox.seed(users=1, event_types_per_user=1, scheduled_events=0)
+        assert stack.invoke_function("ValidateCredentialsFunction", {"token": token})["valid"] is True
+        assert (
+            stack.invoke_function("WebhookSubscriptionFunction", {"action": "ensure"})["action"] == "created"
+        )
+        old_key = stack.signing_key()
+
+        # When bookings keep happening before, during and after a key rotation
+        booked = [sandbox.book(start_time=START + timedelta(hours=i)) for i in range(3)]
+        rotation = stack.invoke_function("WebhookSubscriptionFunction", {"action": "rotate-key"})
+        booked += [sandbox.book(start_time=START + timedelta(hours=10 + i)) for i in range(3)]
+        assert sandbox.deliver_pending(timeout=30)
+        # and a later check, once the grace period is over, finishes the rotation
+        monkeypatch.setattr(subscriptions, "PREVIOUS_KEY_GRACE_SECONDS", 0)
+        finish = stack.invoke_function("WebhookSubscriptionFunction", {"action": "ensure"})
+        booked += [sandbox.book(start_time=START + timedelta(hours=20 + i)) for i in range(3)]
+        assert sandbox.deliver_pending(timeout=30)
+
+        # Then every delivery was accepted, every booking is in the table, one subscription is left
+        assert rotation["action"] == "rotated" and len(sandbox.subscriptions()) == 1
+        assert stack.signing_key() != old_key
+        assert {a.status_code for a in sandbox.deliveries} == {200}
+        assert wait_until(lambda: all(stored_invitee(stack, uri) for uri in booked), timeout=10)
+        assert any("no longer accepted" in note for note in finish["notes"])
+        keys = json.loads(
+            stack.secretsmanager.get_secret_value(SecretId=stack.signing_key_secret_arn)["SecretString"]
+        )
+        assert "previous" not in keys

@@ -10,6 +10,8 @@ from local.stack import http_routes, load_template, resource
 
 PUBLIC_IDS = {
     "ReceiveWebhookFunction",
+    "ValidateCredentialsFunction",
+    "WebhookSubscriptionFunction",
     "CalendlyTable",
     "CalendlyTokenSecret",
     "WebhookSigningKeySecret",
@@ -85,26 +87,57 @@ def test_every_function_logs_to_a_group_with_retention(template: dict[str, Any])
         )
 
 
-def test_policies_are_sam_templates_scoped_to_single_resources(template: dict[str, Any]) -> None:
+def test_policies_are_scoped_to_single_resources_of_the_stack(template: dict[str, Any]) -> None:
     for logical_id, function in functions(template).items():
         for policy in function["Properties"]["Policies"]:
-            # Only SAM policy templates, each naming one resource of this stack (!Ref or !GetAtt)
             assert isinstance(policy, dict) and len(policy) == 1, logical_id
             ((name, arguments),) = policy.items()
+            if name == "Statement":
+                # Inline statements only where no SAM template fits, each on one resource by !Ref
+                for statement in arguments:
+                    assert statement["Resource"]["Ref"] in template["Resources"], (logical_id, statement)
+                    assert "*" not in str(statement["Action"]), (logical_id, statement)
+                continue
+            # SAM policy templates, each naming one resource of this stack (!Ref or !GetAtt)
             assert name.endswith("Policy") and isinstance(arguments, dict), logical_id
             for value in arguments.values():
                 target = value["Fn::GetAtt"][0] if "Fn::GetAtt" in value else value.get("Ref")
                 assert target in template["Resources"], (logical_id, name, value)
 
 
-def test_only_the_receiver_reads_the_signing_keys_and_not_the_token(template: dict[str, Any]) -> None:
-    policies = resource("ReceiveWebhookFunction", template)["Properties"]["Policies"]
-    secrets = [
+def _secrets_read_by(template: dict[str, Any], logical_id: str) -> set[str]:
+    policies = resource(logical_id, template)["Properties"]["Policies"]
+    return {
         p["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]["Ref"]
         for p in policies
         if "AWSSecretsManagerGetSecretValuePolicy" in p
-    ]
-    assert secrets == ["WebhookSigningKeySecret"]
+    }
+
+
+def test_only_the_functions_that_need_the_token_can_read_it(template: dict[str, Any]) -> None:
+    readers = {f for f in functions(template) if "CalendlyTokenSecret" in _secrets_read_by(template, f)}
+    assert readers == {"ValidateCredentialsFunction", "WebhookSubscriptionFunction"}
+
+
+def test_the_receiver_reads_only_the_signing_keys(template: dict[str, Any]) -> None:
+    assert _secrets_read_by(template, "ReceiveWebhookFunction") == {"WebhookSigningKeySecret"}
+
+
+def test_the_subscription_is_checked_on_a_schedule_with_retries_and_a_dead_letter_queue(
+    template: dict[str, Any],
+) -> None:
+    events = resource("WebhookSubscriptionFunction", template)["Properties"]["Events"]
+    (schedule,) = [e["Properties"] for e in events.values() if e["Type"] == "ScheduleV2"]
+    assert schedule["Input"] == '{"action": "ensure"}'
+    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert schedule["DeadLetterConfig"]["Type"] == "SQS"
+
+
+def test_the_deploy_time_subscription_is_opt_in(template: dict[str, Any]) -> None:
+    custom = resource("WebhookSubscription", template)
+    assert custom["Condition"] == "ManageSubscription"
+    assert template["Parameters"]["ManageSubscriptionOnDeploy"]["Default"] == "false"
+    assert custom["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["WebhookSubscriptionFunction", "Arn"]}
 
 
 def test_outputs_give_ops_the_webhook_url_table_and_secrets(template: dict[str, Any]) -> None:

@@ -58,10 +58,12 @@ class CalendlyRejected(CalendlySyncError):
 
     reason = "calendly_rejected"
 
-    def __init__(self, message: str, *, status: int, title: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int, title: str | None = None, detail: str = "") -> None:
         super().__init__(message, reason="calendly_unauthenticated" if status == 401 else "calendly_rejected")
         self.status = status
         self.title = title
+        #: Calendly's own message ("The access token is expired", "Please upgrade ...").
+        self.detail = detail
 
 
 class CalendlyUnavailable(CalendlySyncError):

@@ -10,6 +10,7 @@ Key design (the access patterns are in the README):
 - routing form submission: ``ROUTING_FORM_SUBMISSION#<uuid>`` / ``SUBMISSION``
 - webhook delivery: ``DELIVERY#<dedupe key>`` / ``DELIVERY``;
   index ByTime ``DELIVERIES#<UTC day>`` / ``<received at>#<dedupe key>``; expires by TTL
+- sync state: ``SYNC`` / ``CONNECTION``, ``SUBSCRIPTION``, …
 
 Every resource item carries ``version`` = ``<updated_at>#<final>#<content digest>``: a write
 lands only when its version sorts after the stored one, so older never overwrites newer.
@@ -101,6 +102,11 @@ def routing_form_submission_key(submission_uuid: str) -> ItemKey:
 
 def delivery_key(dedupe_key: str) -> ItemKey:
     return ItemKey(f"DELIVERY#{dedupe_key}", "DELIVERY")
+
+
+def sync_state_key(name: str) -> ItemKey:
+    """Pattern 5: ``SYNC`` / ``CONNECTION``, ``SUBSCRIPTION``, poll checkpoints."""
+    return ItemKey("SYNC", name)
 
 
 def start_day_partition(day: str) -> str:

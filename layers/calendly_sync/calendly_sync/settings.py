@@ -22,6 +22,8 @@ class Settings:
     signing_key_secret_id: str | None
     token_secret_id: str | None
     calendly_api_base_url: str = DEFAULT_CALENDLY_API_BASE_URL
+    #: The stack's own webhook route, given to Calendly by WebhookSubscriptionFunction.
+    webhook_url: str | None = None
     max_webhook_body_bytes: int = 256 * 1024
     # Calendly's own example refuses signatures older than three minutes.
     signature_tolerance_seconds: int = 180
@@ -43,6 +45,7 @@ class Settings:
             calendly_api_base_url=(env.get("CALENDLY_API_BASE_URL") or DEFAULT_CALENDLY_API_BASE_URL).rstrip(
                 "/"
             ),
+            webhook_url=env.get("WEBHOOK_URL") or None,
             max_webhook_body_bytes=_positive_int(env, "MAX_WEBHOOK_BODY_BYTES", 256 * 1024),
             signature_tolerance_seconds=_positive_int(env, "SIGNATURE_TOLERANCE_SECONDS", 180),
             signature_future_skew_seconds=_positive_int(env, "SIGNATURE_FUTURE_SKEW_SECONDS", 30),

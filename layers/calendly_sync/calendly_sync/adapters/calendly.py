@@ -62,30 +62,61 @@ class CalendlyClient:
                 return
             query = {**query, "page_token": token}
 
+    def webhook_subscriptions(
+        self, organization: str, scope: str, user: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        params = {"organization": organization, "scope": scope, **({"user": user} if user else {})}
+        yield from self.collection("/webhook_subscriptions", params)
+
+    def create_webhook_subscription(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        resource: dict[str, Any] = self.request("POST", "/webhook_subscriptions", body=body)["resource"]
+        return resource
+
+    def delete_webhook_subscription(self, uri: str) -> None:
+        self.request("DELETE", f"/webhook_subscriptions/{uri.rstrip('/').rsplit('/', 1)[-1]}")
+
     def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        return self.request("GET", path, params=params)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One call; 2xx answers their JSON body (``{}`` for 204), anything else raises."""
         try:
-            response = self._session.get(
+            response = self._session.request(
+                method,
                 f"{self._base_url}{path}",
                 params=params,
+                json=body,
                 headers={"Authorization": f"Bearer {self._token}"},
                 timeout=TIMEOUT_SECONDS,
             )
         except requests.RequestException as error:
             raise CalendlyUnavailable(f"Calendly unreachable ({type(error).__name__})") from None
         if response.status_code == 429 or response.status_code >= 500:
-            raise CalendlyUnavailable(f"Calendly answered {response.status_code} to GET {path}")
+            raise CalendlyUnavailable(f"Calendly answered {response.status_code} to {method} {path}")
         if response.status_code >= 400:
             title, message = _error_body(response)
             raise CalendlyRejected(
                 f"Calendly answered {response.status_code} {title}: {message}",
                 status=response.status_code,
                 title=title,
+                detail=message,
             )
+        if response.status_code == 204 or not response.content:
+            return {}
         try:
-            body: dict[str, Any] = response.json()
+            answer: dict[str, Any] = response.json()
         except ValueError:
-            raise CalendlyUnavailable(f"Calendly answered GET {path} with a body that is not JSON") from None
-        return body
+            raise CalendlyUnavailable(
+                f"Calendly answered {method} {path} with a body that is not JSON"
+            ) from None
+        return answer
 
 
 def _error_body(response: requests.Response) -> tuple[str, str]:

@@ -107,6 +107,15 @@ class CalendlyTable:
             update["ConditionExpression"] = "attribute_not_exists(#version) OR #version < :version"
         return update
 
+    def put_sync_state(self, name: str, attributes: Mapping[str, AttributeValue]) -> None:
+        """Replace one sync-state record (``SYNC`` / ``name``): the connection, the subscription."""
+        key = records.sync_state_key(name)
+        item = {**_key(key), **_attributes({"entity": "sync_state", **attributes})}
+        self._call("put_item", TableName=self.table_name, Item=item)
+
+    def sync_state(self, name: str) -> dict[str, Any] | None:
+        return self.get(records.sync_state_key(name))
+
     # --- reads (the access patterns in the README) ----------------------------------
 
     def get(self, key: ItemKey) -> dict[str, Any] | None:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from aws_lambda_powertools.utilities.parameters.exceptions import (
+    GetParameterError,
+    SetSecretError,
+    TransformParameterError,
+)
 
 from calendly_sync.adapters.aws_clients import AWS_CLIENT_CONFIG
 from calendly_sync.errors import ConfigurationError, SecretUnavailable
@@ -55,19 +61,80 @@ def _read_signing_keys(*, force_fetch: bool) -> tuple[str, ...]:
     return (current, previous) if previous else (current,)
 
 
+def signing_key_state() -> dict[str, Any]:
+    """The whole signing key secret, read afresh: ``current``, ``previous``, ``rotated_at``."""
+    settings = get_settings()
+    if not settings.signing_key_secret_id:
+        raise ConfigurationError("SIGNING_KEY_SECRET_ARN is not set")
+    state = _get_json_secret(
+        settings.signing_key_secret_id, max_age=settings.secret_max_age_seconds, force_fetch=True
+    )
+    if not isinstance(state.get("current"), str) or not state["current"]:
+        raise ConfigurationError("the signing key secret has no 'current' key")
+    return state
+
+
+def write_signing_keys(state: dict[str, Any]) -> None:
+    settings = get_settings()
+    if not settings.signing_key_secret_id:
+        raise ConfigurationError("SIGNING_KEY_SECRET_ARN is not set")
+    _put_json_secret(settings.signing_key_secret_id, state)
+
+
+def stored_token(*, force_fetch: bool = False) -> dict[str, Any] | None:
+    """``{"token", ...metadata}`` from CalendlyTokenSecret, or None while no token was saved."""
+    settings = get_settings()
+    if not settings.token_secret_id:
+        raise ConfigurationError("TOKEN_SECRET_ARN is not set")
+    try:
+        value = _get_json_secret(
+            settings.token_secret_id, max_age=settings.secret_max_age_seconds, force_fetch=force_fetch
+        )
+    except SecretUnavailable as error:
+        # The template creates the secret empty: no version yet means nobody connected.
+        if "ResourceNotFoundException" in str(error):
+            return None
+        raise
+    token = value.get("token")
+    return value if isinstance(token, str) and token else None
+
+
+def save_token(token: str, metadata: dict[str, Any]) -> None:
+    """Store a token Calendly accepted, with what was learnt about it (never call this otherwise)."""
+    settings = get_settings()
+    if not settings.token_secret_id:
+        raise ConfigurationError("TOKEN_SECRET_ARN is not set")
+    _put_json_secret(settings.token_secret_id, {**metadata, "token": token})
+
+
+def _put_json_secret(secret_id: str, value: dict[str, Any]) -> None:
+    try:
+        _provider().set(secret_id, json.dumps(value))
+    except SetSecretError as error:
+        raise SecretUnavailable(f"could not write a secret ({_aws_error_code(error)})") from None
+    # The next read must see the new value, not the cached one.
+    _provider().clear_cache()
+
+
 def _get_json_secret(secret_id: str, *, max_age: int, force_fetch: bool) -> dict[str, Any]:
     try:
         value = _provider().get(secret_id, max_age=max_age, transform="json", force_fetch=force_fetch)
     except TransformParameterError:
         raise ConfigurationError("a secret does not hold a JSON object") from None
     except GetParameterError as error:
-        cause = getattr(error.__cause__, "response", {}).get("Error", {}).get("Code")
-        raise SecretUnavailable(
-            f"could not read a secret ({cause or type(error.__cause__).__name__})"
-        ) from None
+        raise SecretUnavailable(f"could not read a secret ({_aws_error_code(error)})") from None
     if not isinstance(value, dict):
         raise ConfigurationError("a secret does not hold a JSON object")
     return value
+
+
+def _aws_error_code(error: Exception) -> str:
+    """The AWS error code behind a Powertools error (its message never holds a secret value)."""
+    code = getattr(error.__cause__, "response", {}).get("Error", {}).get("Code")
+    if code:
+        return str(code)
+    found = re.search(r"\(([A-Za-z]+(?:Exception|Error))\)", str(error))
+    return found.group(1) if found else type(error).__name__
 
 
 def clear_secret_caches() -> None:

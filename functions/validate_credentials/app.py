@@ -1,0 +1,25 @@
+"""ValidateCredentialsFunction: ``{"token": "<PAT>"}`` checks and saves it; ``{}`` re-checks.
+
+    sam remote invoke ValidateCredentialsFunction --stack-name calendly-sync-dev --event '{}'
+
+Connecting with a token is best done with ``python -m ops connect``, which reads it from
+standard input rather than the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from calendly_sync.observability import logger, metrics
+from calendly_sync.operations import validate_credentials
+from calendly_sync.tracing import tracer
+
+
+# log_event stays off: the event carries the token.
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return validate_credentials(event)

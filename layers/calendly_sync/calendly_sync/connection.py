@@ -1,0 +1,174 @@
+"""Is this Personal Access Token good for the whole stack? A verdict a person can act on.
+
+``GET /users/me`` identifies the token's owner and organization; then one cheap call per
+scope the stack relies on shows whether the token carries it, and the owner's membership
+shows whether organization scope is possible. Nothing is written here: the caller saves
+only a verdict that says ``valid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from calendly_sync.adapters.calendly import CalendlyClient
+from calendly_sync.errors import CalendlyRejected
+
+SUCCESS_MESSAGE = "Connection Saved Successfully!"
+ADMIN_ROLES = frozenset({"owner", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    valid: bool
+    message: str
+    user: str | None = None
+    organization: str | None = None
+    role: str | None = None
+    scope: str | None = None
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+
+    def as_response(self, *, saved: bool) -> dict[str, Any]:
+        answer = asdict(self)
+        answer["checks"] = [asdict(check) for check in self.checks]
+        answer["saved"] = saved
+        return answer
+
+
+def check_token(client: CalendlyClient) -> Verdict:
+    """Run every check; ``CalendlyUnavailable`` propagates (try again later, nothing decided)."""
+    checks: list[Check] = []
+    try:
+        me = client.current_user()
+    except CalendlyRejected as rejected:
+        return Verdict(
+            False, _token_refused(rejected), checks=(Check("token", False, _token_refused(rejected)),)
+        )
+    user, organization = me.get("uri"), me.get("current_organization")
+    if not isinstance(user, str) or not isinstance(organization, str):
+        problem = "Calendly's /users/me did not name the user and organization"
+        return Verdict(False, problem, checks=(Check("token", False, problem),))
+    checks.append(Check("token", True, "accepted by GET /users/me (users:read)"))
+
+    role = _membership_role(client, organization, user, checks)
+    admin = role in ADMIN_ROLES
+    scope = scope_for(role)
+    if role is not None:
+        checks.append(
+            Check(
+                "organization role",
+                True,
+                f"{role}: organization-wide webhooks and sync"
+                if admin
+                else f"{role}, not an owner or admin: user scope will be used (only this user's bookings)",
+            )
+        )
+
+    owner_filter = {"organization": organization} if scope == "organization" else {"user": user}
+    subscription_filter = {"organization": organization, "scope": scope} | ({} if admin else {"user": user})
+    probes: list[tuple[str, str, Callable[[], object]]] = [
+        (
+            "event_types:read",
+            "event types (poller)",
+            lambda: client.get("/event_types", {**owner_filter, "count": "1"}),
+        ),
+        (
+            "scheduled_events:read",
+            "scheduled events (poller, and any webhook subscription)",
+            lambda: client.get("/scheduled_events", {**owner_filter, "count": "1"}),
+        ),
+        (
+            "webhooks:read",
+            "list webhook subscriptions",
+            lambda: client.get("/webhook_subscriptions", {**subscription_filter, "count": "1"}),
+        ),
+        ("webhooks:write", "create and delete webhook subscriptions", lambda: _probe_webhook_write(client)),
+    ]
+    for scope_name, used_for, probe in probes:
+        checks.append(_scope_check(scope_name, used_for, probe))
+    checks.append(
+        Check(
+            "plan",
+            True,
+            "not shown by the API: routing-form webhooks need a paid plan; subscribing reports it if refused",
+        )
+    )
+
+    problems = [check for check in checks if not check.ok]
+    if problems:
+        message = "The token cannot be used: " + "; ".join(f"{c.name}: {c.detail}" for c in problems)
+        return Verdict(False, message, user, organization, role, scope, tuple(checks))
+    note = "" if admin else " (user scope: not an organization owner or admin)"
+    return Verdict(True, SUCCESS_MESSAGE + note, user, organization, role, scope, tuple(checks))
+
+
+def scope_for(role: str | None) -> str:
+    """Organization scope needs an owner or admin; anyone else can only watch their own bookings."""
+    return "user" if role is not None and role not in ADMIN_ROLES else "organization"
+
+
+def identify(client: CalendlyClient) -> tuple[str, str, str | None]:
+    """``(user, organization, role)`` of the token's owner: what the subscription is made for."""
+    me = client.current_user()
+    checks: list[Check] = []
+    role = _membership_role(client, me["current_organization"], me["uri"], checks)
+    return me["uri"], me["current_organization"], role
+
+
+def _token_refused(rejected: CalendlyRejected) -> str:
+    if rejected.status == 401:
+        detail = rejected.detail.lower()
+        if "expired" in detail:
+            return "Calendly says the token has expired: create a new Personal Access Token"
+        if "revoked" in detail:
+            return "Calendly says the token was revoked: create a new Personal Access Token"
+        return "Calendly does not recognise the token: check it was copied whole (it is shown only once)"
+    if rejected.status == 403:
+        return "the token lacks users:read, which every call starts with"
+    return f"Calendly refused GET /users/me: {rejected.status} {rejected.title}: {rejected.detail}"
+
+
+def _membership_role(client: CalendlyClient, organization: str, user: str, checks: list[Check]) -> str | None:
+    try:
+        memberships = client.get("/organization_memberships", {"organization": organization, "user": user})
+    except CalendlyRejected as rejected:
+        checks.append(_scope_failure("organizations:read", "read the organization role", rejected))
+        return None
+    for membership in memberships.get("collection", []):
+        role = membership.get("role")
+        if isinstance(role, str):
+            return role
+    checks.append(Check("organization role", False, "the user is not a member of its current organization"))
+    return None
+
+
+def _probe_webhook_write(client: CalendlyClient) -> None:
+    """An empty POST: Calendly checks the scope before the body, so 400 means allowed."""
+    try:
+        client.request("POST", "/webhook_subscriptions", body={})
+    except CalendlyRejected as rejected:
+        if rejected.status == 400:
+            return
+        raise
+
+
+def _scope_check(scope: str, used_for: str, probe: Callable[[], object]) -> Check:
+    try:
+        probe()
+    except CalendlyRejected as rejected:
+        return _scope_failure(scope, used_for, rejected)
+    return Check(scope, True, f"granted ({used_for})")
+
+
+def _scope_failure(scope: str, used_for: str, rejected: CalendlyRejected) -> Check:
+    if rejected.status == 403 and "upgrade" not in rejected.detail.lower():
+        return Check(scope, False, f"missing scope {scope}, needed to {used_for}: add it to the token")
+    return Check(scope, False, f"Calendly answered {rejected.status} {rejected.title}: {rejected.detail}")

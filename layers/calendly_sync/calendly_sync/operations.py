@@ -1,0 +1,233 @@
+"""What ValidateCredentialsFunction and WebhookSubscriptionFunction do, over the adapters.
+
+Each returns the JSON answer its function gives; errors a person should read become a
+``valid: false`` / ``ok: false`` answer with a message, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from calendly_sync import subscriptions
+from calendly_sync.adapters import secrets
+from calendly_sync.adapters.calendly import CalendlyClient
+from calendly_sync.adapters.dynamodb import CalendlyTable
+from calendly_sync.connection import check_token, identify, scope_for
+from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable, ConfigurationError
+from calendly_sync.observability import logger, metrics
+from calendly_sync.settings import get_settings
+
+SUBSCRIPTION_ACTIONS = ("ensure", "status", "delete", "rotate-key")
+_MAX_TOKEN_LENGTH = 4096
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _table() -> CalendlyTable:
+    return CalendlyTable(get_settings().table_name)
+
+
+# --- ValidateCredentialsFunction ---------------------------------------------------------
+
+
+def validate_credentials(payload: Any) -> dict[str, Any]:
+    """``{"token": ...}`` checks then saves; ``{}`` re-checks the stored token."""
+    if not isinstance(payload, dict) or (set(payload) - {"token"}):
+        return _refusal(
+            'send {"token": "<Personal Access Token>"} to connect, or {} to re-check the stored one'
+        )
+    recheck = "token" not in payload
+    if recheck:
+        stored = secrets.stored_token(force_fetch=True)
+        if stored is None:
+            return _refusal('no token is stored yet: connect first with {"token": "<Personal Access Token>"}')
+        token = stored["token"]
+    else:
+        token = payload["token"].strip() if isinstance(payload["token"], str) else ""
+        if not token or len(token) > _MAX_TOKEN_LENGTH or any(c.isspace() for c in token):
+            return _refusal(
+                "the token must be one non-empty string without spaces (copy it again from Calendly)"
+            )
+
+    try:
+        verdict = check_token(CalendlyClient(get_settings().calendly_api_base_url, token))
+    except CalendlyUnavailable as error:
+        return _refusal(f"{error}: nothing was changed, try again shortly")
+
+    checked_at = _now()
+    metrics.add_dimension(name="Outcome", value="valid" if verdict.valid else "invalid")
+    metrics.add_metric(name="ConnectionChecks", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "token checked",
+        valid=verdict.valid,
+        recheck=recheck,
+        failed_checks=[check.name for check in verdict.checks if not check.ok],
+        organization=verdict.organization,
+    )
+    table = _table()
+    if verdict.valid:
+        if not recheck:
+            secrets.save_token(
+                token, {"user": verdict.user, "organization": verdict.organization, "checked_at": checked_at}
+            )
+        table.put_sync_state(
+            "CONNECTION",
+            {
+                "user": verdict.user,
+                "organization": verdict.organization,
+                "role": verdict.role,
+                "scope": verdict.scope,
+                "checked_at": checked_at,
+                "healthy": True,
+            },
+        )
+    elif recheck:
+        # The stored token stays (it may be fixed on Calendly's side); the record says it fails.
+        previous = table.sync_state("CONNECTION") or {}
+        table.put_sync_state(
+            "CONNECTION",
+            {
+                **{k: v for k, v in previous.items() if k in ("user", "organization", "role", "scope")},
+                "checked_at": checked_at,
+                "healthy": False,
+                "problem": verdict.message,
+            },
+        )
+    if verdict.valid and recheck:
+        verdict = replace(verdict, message="The stored token still works: nothing needed saving.")
+    return verdict.as_response(saved=verdict.valid and not recheck)
+
+
+def _refusal(message: str) -> dict[str, Any]:
+    return {
+        "valid": False,
+        "message": message,
+        "user": None,
+        "organization": None,
+        "role": None,
+        "scope": None,
+        "checks": [],
+        "saved": False,
+    }
+
+
+# --- WebhookSubscriptionFunction ----------------------------------------------------------
+
+
+def manage_subscription(action: str) -> dict[str, Any]:
+    """``ensure`` (default), ``status``, ``delete`` or ``rotate-key``; answers what was found or done."""
+    if action not in SUBSCRIPTION_ACTIONS:
+        return subscriptions.Outcome(
+            False, action, f"unknown action {action!r}: use one of {', '.join(SUBSCRIPTION_ACTIONS)}"
+        ).as_response()
+    settings = get_settings()
+    if not settings.webhook_url:
+        raise ConfigurationError("WEBHOOK_URL is not set")
+    stored = secrets.stored_token()
+    if stored is None:
+        return subscriptions.Outcome(
+            False,
+            action,
+            'no Calendly token is stored: connect first (ValidateCredentialsFunction {"token": ...})',
+        ).as_response()
+    client = CalendlyClient(settings.calendly_api_base_url, stored["token"])
+    table = _table()
+    try:
+        outcome = _run(action, client, table, settings.webhook_url)
+    except CalendlyUnavailable as error:
+        outcome = subscriptions.Outcome(False, action, f"{error}: nothing was changed, try again shortly")
+    except CalendlyRejected as rejected:
+        outcome = subscriptions.Outcome(
+            False, action, f"Calendly refused: {rejected.status} {rejected.detail}"
+        )
+    _observe(outcome)
+    return outcome.as_response()
+
+
+def _run(
+    action: str, client: CalendlyClient, table: CalendlyTable, webhook_url: str
+) -> subscriptions.Outcome:
+    connection = table.sync_state("CONNECTION")
+    if connection and connection.get("organization") and connection.get("user"):
+        user, organization, scope = connection["user"], connection["organization"], connection.get("scope")
+    else:  # a token put in place by hand: learn the rest from Calendly
+        user, organization, role = identify(client)
+        scope = scope_for(role)
+    keys = secrets.signing_key_state()
+    previous = table.sync_state("SUBSCRIPTION") or {}
+    target = subscriptions.Target(
+        webhook_url=webhook_url,
+        organization=organization,
+        scope=scope or "organization",
+        user=user if scope == "user" else None,
+        signing_key=keys["current"],
+        routing_forms_allowed=previous.get("routing_forms_allowed", True) is not False,
+        previous_key=keys.get("previous"),
+        rotated_at=keys.get("rotated_at"),
+    )
+
+    if action == "status":
+        return subscriptions.status(client, target)
+    if action == "delete":
+        outcome = subscriptions.delete(client, target)
+        table.put_sync_state("SUBSCRIPTION", {"checked_at": _now(), "last_action": "deleted", "ok": True})
+        return outcome
+    if action == "rotate-key":
+        keys = subscriptions.rotate_key(keys)
+        secrets.write_signing_keys(keys)
+        target = replace(
+            target, signing_key=keys["current"], previous_key=keys["previous"], rotated_at=keys["rotated_at"]
+        )
+    outcome = subscriptions.ensure(client, target)
+    # Created again after one was recorded: it went missing.
+    outcome.unhealthy |= outcome.action == "created" and bool(previous.get("uri"))
+    if action == "rotate-key":
+        outcome.action, outcome.unhealthy = "rotated", False
+        outcome.message = "signing key rotated; " + outcome.message
+        outcome.notes.append(
+            "the previous key is still accepted until its subscription is gone and 15 minutes pass"
+        )
+    else:
+        settled = subscriptions.without_spent_previous(keys, outcome.remaining, time.time())
+        if settled != keys:
+            secrets.write_signing_keys(settled)
+            outcome.notes.append("the previous signing key is no longer accepted (rotation finished)")
+    subscription = outcome.subscription or {}
+    table.put_sync_state(
+        "SUBSCRIPTION",
+        {
+            "uri": subscription.get("uri"),
+            "callback_url": subscription.get("callback_url"),
+            "state": subscription.get("state"),
+            "events": json.dumps(subscription.get("events") or []),
+            "routing_forms_allowed": outcome.routing_forms_allowed,
+            "checked_at": _now(),
+            "last_action": outcome.action,
+            "ok": outcome.ok,
+        },
+    )
+    return outcome
+
+
+def _observe(outcome: subscriptions.Outcome) -> None:
+    # The alarm watches this: a subscription found missing, disabled or wrong.
+    metrics.add_metric(
+        name="SubscriptionUnhealthy", unit=MetricUnit.Count, value=1 if outcome.unhealthy else 0
+    )
+    if not outcome.ok:
+        metrics.add_metric(name="SubscriptionFailures", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "subscription " + outcome.action,
+        ok=outcome.ok,
+        subscription=(outcome.subscription or {}).get("uri"),
+        deleted=outcome.deleted,
+        detail=outcome.message,
+    )

@@ -1,0 +1,204 @@
+"""``python -m ops connect|subscribe|status|rotate-key [--stack NAME] [--region R] [--json]``.
+
+Each command invokes one function of a deployed stack and prints its answer (``--json``: the
+answer itself). Exit status: 0 when the answer says it worked, 1 when the function answered
+but reports a problem, 2 for usage errors or when the stack or its functions cannot be
+reached.
+
+``connect`` reads the Calendly Personal Access Token from ``CALENDLY_TOKEN``, else from
+standard input (prompting without echo on a terminal); there is deliberately no way to give
+it on the command line, where it would land in shell history and process listings. The token
+is never printed: whatever is written is first cleared of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TextIO
+
+from ops.invokers import FunctionInvoker, OpsError, StackInvoker
+from ops.render import render_subscription, render_validation, unicode_ok
+
+DEFAULT_STACK = "calendly-sync-dev"  # samconfig.toml's default stack_name
+TOKEN_ENVIRONMENT_VARIABLE = "CALENDLY_TOKEN"  # noqa: S105 (a variable's name, not a token)
+VALIDATE_CREDENTIALS = "ValidateCredentialsFunction"
+WEBHOOK_SUBSCRIPTION = "WebhookSubscriptionFunction"
+
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
+_MAX_TOKEN_CHARS = 16_384
+
+
+@dataclass(frozen=True)
+class _Command:
+    function: str
+    success_key: str
+    render: Callable[..., str]
+    help: str
+    action: str | None = None  # WebhookSubscriptionFunction's action
+
+
+COMMANDS: dict[str, _Command] = {
+    "connect": _Command(
+        VALIDATE_CREDENTIALS,
+        "valid",
+        render_validation,
+        f"validate a Calendly token (from ${TOKEN_ENVIRONMENT_VARIABLE} or stdin) and save it",
+    ),
+    "subscribe": _Command(
+        WEBHOOK_SUBSCRIPTION, "ok", render_subscription, "create or repair the webhook subscription", "ensure"
+    ),
+    "status": _Command(
+        WEBHOOK_SUBSCRIPTION, "ok", render_subscription, "show the webhook subscription", "status"
+    ),
+    "rotate-key": _Command(
+        WEBHOOK_SUBSCRIPTION,
+        "ok",
+        render_subscription,
+        "rotate the webhook signing key and re-subscribe with it",
+        "rotate-key",
+    ),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that never echoes stray arguments: one of them could be a token."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments"):
+            message = (
+                "unexpected arguments (not shown). A token is never given as an argument: "
+                f"set {TOKEN_ENVIRONMENT_VARIABLE} or pipe it on standard input"
+            )
+        elif "invalid choice" in message:
+            message = f"unknown command (not shown); choose from {', '.join(COMMANDS)}"
+        super().error(message)
+
+
+class _Redactor:
+    """Clears known secrets out of text before it is written anywhere."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str) -> None:
+        if secret:
+            self._secrets.update({secret, json.dumps(secret)[1:-1]})
+
+    def clean(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m ops",
+        description="Operator commands for a deployed calendly-sync stack.",
+        allow_abbrev=False,
+    )
+    _add_common_options(parser, defaults=True)
+    common = _Parser(add_help=False, allow_abbrev=False)
+    _add_common_options(common, defaults=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(
+            name, parents=[common], help=command.help, description=command.help, allow_abbrev=False
+        )
+        if name == "connect":
+            sub.add_argument(
+                "--recheck",
+                action="store_true",
+                help="re-check the token already stored in the stack (no token is read)",
+            )
+    return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    # Accepted before or after the command; only the top level sets defaults.
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--stack", default=default(DEFAULT_STACK), help=f"stack name (default: {DEFAULT_STACK})"
+    )
+    parser.add_argument(
+        "--region", default=default(None), help="AWS region (default: from the AWS environment or profile)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="print the function's answer as JSON"
+    )
+
+
+def read_token(stdin: TextIO | None, environ: Mapping[str, str]) -> str:
+    """The PAT from ``CALENDLY_TOKEN``, else standard input (a hidden prompt on a terminal)."""
+    token = environ.get(TOKEN_ENVIRONMENT_VARIABLE, "").strip()
+    if not token:
+        if stdin is None or stdin.closed:
+            raise OpsError(f"no token: set {TOKEN_ENVIRONMENT_VARIABLE} or pipe the token on standard input")
+        if stdin.isatty():
+            try:
+                token = getpass.getpass("Calendly Personal Access Token (input hidden): ")
+            except EOFError:
+                token = ""
+        else:
+            token = stdin.read(_MAX_TOKEN_CHARS + 1)
+            if len(token) > _MAX_TOKEN_CHARS:
+                raise OpsError("standard input is too long to be a token: give only the token")
+        token = token.strip()
+    if not token:
+        raise OpsError(f"no token: set {TOKEN_ENVIRONMENT_VARIABLE} or pipe the token on standard input")
+    if any(character.isspace() for character in token):
+        raise OpsError("the token contains spaces or several lines: give only the token")
+    return token
+
+
+def main(argv: Sequence[str] | None = None, invoker: FunctionInvoker | None = None) -> int:
+    """Run one command; returns the exit status (0 worked, 1 problem reported, 2 usage/unreachable)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as stop:  # --help, or a usage error already explained on stderr
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    command = COMMANDS[args.command]
+    redactor = _Redactor()
+    try:
+        if invoker is None:
+            invoker = StackInvoker(args.stack, args.region)
+        payload: dict[str, Any]
+        if command.function == VALIDATE_CREDENTIALS:
+            if args.recheck:
+                payload = {}
+            else:
+                token = read_token(sys.stdin, os.environ)
+                redactor.add(token)
+                payload = {"token": token}
+        else:
+            payload = {"action": command.action}
+        answer = invoker.invoke(command.function, payload)
+    except OpsError as error:
+        _write(sys.stderr, redactor.clean(f"error: {error}"))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _write(sys.stderr, "interrupted")
+        return 130
+    except Exception as error:  # never a traceback: it could quote the payload
+        _write(sys.stderr, redactor.clean(f"error: unexpected {type(error).__name__}: {error}"))
+        return EXIT_USAGE
+    unicode = unicode_ok(getattr(sys.stdout, "encoding", None) or "utf-8")
+    if args.json:
+        text = json.dumps(answer, indent=2, ensure_ascii=not unicode)
+    else:
+        text = command.render(answer, unicode=unicode)
+    _write(sys.stdout, redactor.clean(text))
+    return EXIT_OK if answer.get(command.success_key) is True else EXIT_PROBLEM
+
+
+def _write(stream: TextIO, text: str) -> None:
+    stream.write(text + "\n")
+    stream.flush()
