@@ -39,6 +39,7 @@ from calendly_sync.adapters.secrets import clear_secret_caches
 from calendly_sync.observability import metrics
 from calendly_sync.settings import get_settings
 from local import stack
+from local.calendly_sandbox import CalendlySandbox, SandboxConfig
 from local.lambda_runtime import FakeLambdaContext, load_handler
 from local.stream_pump import StreamPump
 
@@ -140,3 +141,13 @@ def sample_event(name: str) -> dict[str, Any]:
     """A committed sample API Gateway event from events/receive_webhook/."""
     event: dict[str, Any] = json.loads((EVENTS_DIR / "receive_webhook" / f"{name}.json").read_text())
     return event
+
+
+@pytest.fixture
+def calendly(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[CalendlySandbox]:
+    """Given the Calendly sandbox on loopback, as the functions' CALENDLY_API_BASE_URL."""
+    # A 2 s rate-limit window: a 429 in a test waits seconds, not the minute Calendly uses.
+    with CalendlySandbox(SandboxConfig(seed=5, rate_window_seconds=2)) as sandbox:
+        monkeypatch.setenv("CALENDLY_API_BASE_URL", sandbox.base_url)
+        get_settings.cache_clear()
+        yield sandbox

@@ -14,9 +14,8 @@ import pytest
 
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.records import sync_state_key
-from calendly_sync.settings import get_settings
 from calendly_sync.subscriptions import key_fingerprint
-from local.calendly_sandbox import ALL_SCOPES, CalendlySandbox, SandboxConfig, TokenSpec
+from local.calendly_sandbox import ALL_SCOPES, CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler
 from tests.conftest import SIGNING_KEY, LocalAws
 
@@ -30,14 +29,6 @@ ALL_EVENTS = {
     "event_type.deleted",
     "routing_form_submission.created",
 }
-
-
-@pytest.fixture
-def calendly(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[CalendlySandbox]:
-    with CalendlySandbox(SandboxConfig(seed=5)) as sandbox:
-        monkeypatch.setenv("CALENDLY_API_BASE_URL", sandbox.base_url)
-        get_settings.cache_clear()
-        yield sandbox
 
 
 def validate(payload: dict[str, Any]) -> dict[str, Any]:

@@ -116,7 +116,7 @@ def _secrets_read_by(template: dict[str, Any], logical_id: str) -> set[str]:
 
 def test_only_the_functions_that_need_the_token_can_read_it(template: dict[str, Any]) -> None:
     readers = {f for f in functions(template) if "CalendlyTokenSecret" in _secrets_read_by(template, f)}
-    assert readers == {"ValidateCredentialsFunction", "WebhookSubscriptionFunction"}
+    assert readers == {"ValidateCredentialsFunction", "WebhookSubscriptionFunction", "PollCalendlyFunction"}
 
 
 def test_the_receiver_reads_only_the_signing_keys(template: dict[str, Any]) -> None:

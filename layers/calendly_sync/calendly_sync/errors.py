@@ -72,6 +72,12 @@ class CalendlyUnavailable(CalendlySyncError):
     reason = "calendly_unavailable"
 
 
+class TimeBudgetExhausted(CalendlySyncError):
+    """Going on would pass the Lambda's deadline: checkpoint and let the next run resume."""
+
+    reason = "time_budget"
+
+
 class ConfigurationError(CalendlySyncError):
     """The deployment is wrong: a missing setting or a secret without the expected shape."""
 

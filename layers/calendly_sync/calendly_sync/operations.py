@@ -141,20 +141,21 @@ def manage_subscription(action: str) -> dict[str, Any]:
     client = CalendlyClient(settings.calendly_api_base_url, stored["token"])
     table = _table()
     try:
-        outcome = _run(action, client, table, settings.webhook_url)
+        outcome = run_subscription_action(action, client, table, settings.webhook_url)
     except CalendlyUnavailable as error:
         outcome = subscriptions.Outcome(False, action, f"{error}: nothing was changed, try again shortly")
     except CalendlyRejected as rejected:
         outcome = subscriptions.Outcome(
             False, action, f"Calendly refused: {rejected.status} {rejected.detail}"
         )
-    _observe(outcome)
+    observe_subscription(outcome)
     return outcome.as_response()
 
 
-def _run(
+def run_subscription_action(
     action: str, client: CalendlyClient, table: CalendlyTable, webhook_url: str
 ) -> subscriptions.Outcome:
+    """The subscription work itself, for this function and for the poller's check each run."""
     connection = table.sync_state("CONNECTION")
     if connection and connection.get("organization") and connection.get("user"):
         user, organization, scope = connection["user"], connection["organization"], connection.get("scope")
@@ -217,7 +218,7 @@ def _run(
     return outcome
 
 
-def _observe(outcome: subscriptions.Outcome) -> None:
+def observe_subscription(outcome: subscriptions.Outcome) -> None:
     # The alarm watches this: a subscription found missing, disabled or wrong.
     metrics.add_metric(
         name="SubscriptionUnhealthy", unit=MetricUnit.Count, value=1 if outcome.unhealthy else 0

@@ -10,7 +10,8 @@ Key design (the access patterns are in the README):
 - routing form submission: ``ROUTING_FORM_SUBMISSION#<uuid>`` / ``SUBMISSION``
 - webhook delivery: ``DELIVERY#<dedupe key>`` / ``DELIVERY``;
   index ByTime ``DELIVERIES#<UTC day>`` / ``<received at>#<dedupe key>``; expires by TTL
-- sync state: ``SYNC`` / ``CONNECTION``, ``SUBSCRIPTION``, …
+- organization membership: ``MEMBERSHIP#<uuid>`` / ``MEMBERSHIP``
+- sync state: ``SYNC`` / ``CONNECTION``, ``SUBSCRIPTION``, ``CHECKPOINT#…``, ``LEASE#…``
 
 Every resource item carries ``version`` = ``<updated_at>#<final>#<content digest>``: a write
 lands only when its version sorts after the stored one, so older never overwrites newer.
@@ -39,6 +40,7 @@ _INVITEE_URI = re.compile(rf"/scheduled_events/{_ID}/invitees/{_ID}/?$")
 _EVENT_URI = re.compile(rf"/scheduled_events/{_ID}/?$")
 _EVENT_TYPE_URI = re.compile(rf"/event_types/{_ID}/?$")
 _SUBMISSION_URI = re.compile(rf"/routing_form_submissions/{_ID}/?$")
+_MEMBERSHIP_URI = re.compile(rf"/organization_memberships/{_ID}/?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,4 +342,29 @@ def routing_form_submission_item(resource: object) -> VersionedItem | None:
     }
     return VersionedItem(
         routing_form_submission_key(match.group(1)), _version(resource, updated_at), attributes
+    )
+
+
+def membership_item(resource: object) -> VersionedItem | None:
+    """An organization member (``GET /organization_memberships``): who hosts, with which role."""
+    if not isinstance(resource, Mapping):
+        return None
+    match = _MEMBERSHIP_URI.search(_text(resource.get("uri")) or "")
+    updated_at = normalize_timestamp(resource.get("updated_at")) or normalize_timestamp(
+        resource.get("created_at")
+    )
+    if match is None or updated_at is None:
+        return None
+    user = resource.get("user")
+    attributes: dict[str, AttributeValue] = {
+        "entity": "membership",
+        "uri": resource["uri"],
+        "user": _uri_of(user),
+        "role": _text(resource.get("role")),
+        "created_at": normalize_timestamp(resource.get("created_at")),
+        "updated_at": updated_at,
+        "raw": compact_json(resource),
+    }
+    return VersionedItem(
+        ItemKey(f"MEMBERSHIP#{match.group(1)}", "MEMBERSHIP"), _version(resource, updated_at), attributes
     )

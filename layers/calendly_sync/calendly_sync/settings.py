@@ -31,6 +31,9 @@ class Settings:
     signature_future_skew_seconds: int = 30
     secret_max_age_seconds: int = 300
     delivery_retention_days: int = 90
+    poll_lookback_days: int = 30
+    poll_horizon_days: int = 180
+    backfill_chunk_days: int = 30
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +54,9 @@ class Settings:
             signature_future_skew_seconds=_positive_int(env, "SIGNATURE_FUTURE_SKEW_SECONDS", 30),
             secret_max_age_seconds=_positive_int(env, "SECRET_MAX_AGE_SECONDS", 300),
             delivery_retention_days=_positive_int(env, "DELIVERY_RETENTION_DAYS", 90),
+            poll_lookback_days=_positive_int(env, "POLL_LOOKBACK_DAYS", 30),
+            poll_horizon_days=_positive_int(env, "POLL_HORIZON_DAYS", 180),
+            backfill_chunk_days=_positive_int(env, "BACKFILL_CHUNK_DAYS", 30),
         )
 
 

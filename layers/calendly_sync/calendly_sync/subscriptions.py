@@ -101,6 +101,8 @@ class Outcome:
     unhealthy: bool = False
     #: Our subscriptions left in Calendly afterwards (internal: decides when a rotation ends).
     remaining: list[dict[str, Any]] = field(default_factory=list)
+    #: When deliveries started failing for a subscription this replaced (its retry_started_at).
+    gap_since: str | None = None
 
     def as_response(self) -> dict[str, Any]:
         return {
@@ -198,6 +200,9 @@ def ensure(client: CalendlyClient, target: Target, now: float | None = None) -> 
         target.routing_forms_allowed,
         unhealthy=action == "replaced",
         remaining=[keep, *waiting],
+        gap_since=min(
+            (str(s["retry_started_at"]) for s in leftovers if s.get("retry_started_at")), default=None
+        ),
     )
 
 

@@ -107,6 +107,94 @@ class CalendlyTable:
             update["ConditionExpression"] = "attribute_not_exists(#version) OR #version < :version"
         return update
 
+    def stored_versions(self, keys: Sequence[ItemKey]) -> dict[ItemKey, str]:
+        """``version`` of each stored item among ``keys`` (absent ones are left out), 100 per request."""
+        found: dict[ItemKey, str] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table_name: {
+                    "Keys": [_key(key) for key in unique[start : start + 100]],
+                    "ProjectionExpression": "pk, sk, #version",
+                    "ExpressionAttributeNames": {"#version": "version"},
+                }
+            }
+            while request:
+                response = self._call("batch_get_item", RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    if "version" in item:
+                        found[ItemKey(item["pk"]["S"], item["sk"]["S"])] = item["version"]["S"]
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def claim_lease(self, name: str, owner: str, now: int, seconds: int) -> bool:
+        """Hold ``SYNC`` / ``LEASE#<name>`` until ``now + seconds`` unless another owner holds it."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(records.sync_state_key(f"LEASE#{name}")),
+                UpdateExpression="SET #owner = :owner, #until = :until, entity = :entity",
+                ConditionExpression="attribute_not_exists(#until) OR #until < :now OR #owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"N": str(now + seconds)},
+                    ":now": {"N": str(now)},
+                    ":entity": {"S": "sync_state"},
+                },
+            )
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
+        return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=_key(records.sync_state_key(f"LEASE#{name}")),
+                ConditionExpression="#owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
+
+    def save_checkpoint(
+        self, name: str, attributes: Mapping[str, AttributeValue], *, expected_seq: int | None
+    ) -> int:
+        """Write a checkpoint only over the one this run last read or wrote (optimistic ``seq``).
+
+        A run that overran its lease and was overtaken cannot overwrite the newer run's place.
+        Returns the new ``seq``.
+        """
+        seq = 1 if expected_seq is None else expected_seq + 1
+        item = {
+            **_key(records.sync_state_key(f"CHECKPOINT#{name}")),
+            **_attributes({"entity": "sync_state", **attributes, "seq": seq}),
+        }
+        condition: dict[str, Any] = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if expected_seq is None
+            else {
+                "ConditionExpression": "#seq = :expected",
+                "ExpressionAttributeNames": {"#seq": "seq"},
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_seq)}},
+            }
+        )
+        try:
+            self.client.put_item(TableName=self.table_name, Item=item, **condition)
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                raise StorageUnavailable("another run moved the checkpoint on; this run stops") from None
+            raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
+        return seq
+
+    def checkpoint(self, name: str) -> dict[str, Any] | None:
+        return self.get(records.sync_state_key(f"CHECKPOINT#{name}"))
+
     def put_sync_state(self, name: str, attributes: Mapping[str, AttributeValue]) -> None:
         """Replace one sync-state record (``SYNC`` / ``name``): the connection, the subscription."""
         key = records.sync_state_key(name)
