@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--duplicates", type=float, default=0.2, help="share of deliveries sent twice (default 0.2)"
     )
+    parser.add_argument(
+        "--drop", type=float, default=0.25, help="share of deliveries Calendly never sends (default 0.25)"
+    )
     parser.add_argument("--forged", type=int, default=3, help="forged deliveries to attempt (default 3)")
     parser.add_argument("--seed", type=int, default=7, help="random seed for the sandbox and the story")
     parser.add_argument("--keep-running", action="store_true", help="keep everything up until Ctrl-C")
@@ -133,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.bookings < 1 or not 0 <= arguments.duplicates <= 1 or arguments.forged < 0:
         parser.error("--bookings must be at least 1, --duplicates within 0..1, --forged not negative")
+    if not 0 <= arguments.drop < 1:
+        parser.error("--drop must be within 0..1 (below 1: some deliveries must arrive)")
 
     steps = Steps()
     story = random.Random(arguments.seed)
@@ -170,11 +175,17 @@ def main(argv: list[str] | None = None) -> int:
         with steps.step(f"make {arguments.bookings} bookings, then cancel, reschedule and mark no-shows"):
             sandbox.seed(users=3, event_types_per_user=2, scheduled_events=0)
             sandbox.faults.duplicate_deliveries = arguments.duplicates
+            sandbox.faults.drop_deliveries = arguments.drop
             sandbox.faults.reorder_deliveries = True
             first_start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
             invitees = []
             for index in range(arguments.bookings):
-                start = first_start + timedelta(hours=story.randrange(0, 24 * 14))
+                # No-shows are marked after a meeting: those bookings happened a few hours ago.
+                start = (
+                    datetime.now(UTC) - timedelta(hours=3)
+                    if index % 7 == 5
+                    else first_start + timedelta(hours=story.randrange(0, 24 * 14))
+                )
                 invitees.append(sandbox.book(start_time=start, email=f"guest{index}@example.com"))
                 progress("booked", index + 1, arguments.bookings)
             changes = Counter[str]()
@@ -215,23 +226,36 @@ def main(argv: list[str] | None = None) -> int:
             settled = wait_until(lambda: stack.project() == 0, timeout=30)
             print(f"    sandbox queue drained: {delivered}; stream applied: {settled}")
 
-        with steps.step("compare the table with Calendly"):
-            truth = calendly_truth(CalendlyClient(sandbox.base_url, token), organization)
+        with steps.step("compare the table with Calendly (webhooks only)"):
+            client = CalendlyClient(sandbox.base_url, token)
+            truth = calendly_truth(client, organization)
+            differ = _differences(truth, {item["uri"]: item for item in _all(stack, "invitee")})
+            dropped = len(sandbox.dropped_deliveries)
+            print(
+                f"    deliveries Calendly dropped: {dropped}; invitees differing from Calendly: {len(differ)}"
+            )
+
+        with steps.step("poll: PollCalendlyFunction re-reads Calendly and writes what webhooks missed"):
+            report = stack.invoke_function("PollCalendlyFunction", {"mode": "sync"})
+            print(
+                f"    {report['events_seen']} events read in {report['pages']} pages, "
+                f"{report['invitee_lists']} invitee lists, {report['calendly_requests']} Calendly requests; "
+                f"{report['items_written']} items written"
+            )
             stored = {item["uri"]: item for item in _all(stack, "invitee")}
             events = {item["uri"]: item for item in _all(stack, "scheduled_event")}
-            differ = [
-                uri
-                for uri, invitee in truth.items()
-                if uri not in stored
-                or stored[uri].get("status") != invitee["status"]
-                or bool(stored[uri].get("no_show")) != bool(invitee.get("no_show"))
-            ]
+            differ = _differences(truth, stored)
             print(f"    Calendly holds {len(truth)} invitees; the table {len(stored)}; {len(differ)} differ")
 
         _summary(stack, sandbox, events, stored, arguments.forged + 2)
         _timings(steps, log_path, started)
 
-        ok = not differ and not stack.projection_failures and refused == arguments.forged + 2
+        ok = (
+            not differ
+            and not stack.projection_failures
+            and refused == arguments.forged + 2
+            and bool(report.get("ok"))
+        )
         print("\nRESULT: " + ("the copy in DynamoDB matches Calendly" if ok else "MISMATCH: see above"))
         if arguments.keep_running:
             print(f"\nstill running; post deliveries to {stack.webhook_url}; Ctrl-C to stop")
@@ -241,6 +265,16 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 pass
         return 0 if ok else 1
+
+
+def _differences(truth: dict[str, dict[str, Any]], stored: dict[str, dict[str, Any]]) -> list[str]:
+    return [
+        uri
+        for uri, invitee in truth.items()
+        if uri not in stored
+        or stored[uri].get("status") != invitee["status"]
+        or bool(stored[uri].get("no_show")) != bool(invitee.get("no_show"))
+    ]
 
 
 def _indent(text: str) -> str:

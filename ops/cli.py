@@ -1,4 +1,4 @@
-"""``python -m ops connect|subscribe|status|rotate-key [--stack NAME] [--region R] [--json]``.
+"""``python -m ops connect|subscribe|status|rotate-key|sync|backfill [--stack NAME] [--region R] [--json]``.
 
 Each command invokes one function of a deployed stack and prints its answer (``--json``: the
 answer itself). Exit status: 0 when the answer says it worked, 1 when the function answered
@@ -9,6 +9,12 @@ reached.
 standard input (prompting without echo on a terminal); there is deliberately no way to give
 it on the command line, where it would land in shell history and process listings. The token
 is never printed: whatever is written is first cleared of it.
+
+``sync`` and ``backfill --since DATE`` invoke ``PollCalendlyFunction`` again while it answers
+ok but not done (a run that reaches its deadline checkpoints; the next resumes), up to
+``--max-runs``, with a line of progress per run and a summary of the totals at the end
+(``--json``: the list of answers). They exit 1 when a run failed, another run holds the
+poll lease, or ``--max-runs`` was reached before the function said done.
 """
 
 from __future__ import annotations
@@ -17,13 +23,22 @@ import argparse
 import getpass
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NoReturn, TextIO
 
 from ops.invokers import FunctionInvoker, OpsError, StackInvoker
-from ops.render import render_subscription, render_validation, unicode_ok
+from ops.poll import DEFAULT_MAX_RUNS, PollLoop, backfill_fraction, parse_since
+from ops.render import (
+    render_poll_progress,
+    render_poll_summary,
+    render_subscription,
+    render_validation,
+    unicode_ok,
+)
 
 DEFAULT_STACK = "calendly-sync-dev"  # samconfig.toml's default stack_name
 TOKEN_ENVIRONMENT_VARIABLE = "CALENDLY_TOKEN"  # noqa: S105 (a variable's name, not a token)
@@ -65,6 +80,18 @@ COMMANDS: dict[str, _Command] = {
     ),
 }
 
+#: The commands that run PollCalendlyFunction until it is done (see ops.poll).
+POLL_COMMANDS: dict[str, str] = {
+    "sync": "sync the table with Calendly now, resuming run after run until the sync is done",
+    "backfill": "read Calendly's history since a date into the table, resuming until done",
+}
+
+
+@dataclass(frozen=True)
+class _Since:
+    text: str  # as given (trimmed): what the function is sent
+    moment: datetime  # parsed, in UTC when no offset was given
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that never echoes stray arguments: one of them could be a token."""
@@ -76,7 +103,7 @@ class _Parser(argparse.ArgumentParser):
                 f"set {TOKEN_ENVIRONMENT_VARIABLE} or pipe it on standard input"
             )
         elif "invalid choice" in message:
-            message = f"unknown command (not shown); choose from {', '.join(COMMANDS)}"
+            message = f"unknown command (not shown); choose from {', '.join([*COMMANDS, *POLL_COMMANDS])}"
         super().error(message)
 
 
@@ -116,7 +143,44 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="re-check the token already stored in the stack (no token is read)",
             )
+    for name, help_text in POLL_COMMANDS.items():
+        sub = commands.add_parser(
+            name, parents=[common], help=help_text, description=help_text, allow_abbrev=False
+        )
+        if name == "backfill":
+            sub.add_argument(
+                "--since",
+                required=True,
+                type=_since,
+                metavar="DATE",
+                help="ISO-8601 date or date-time to read from, e.g. 2025-01-01 (UTC unless it has an offset)",
+            )
+        sub.add_argument(
+            "--max-runs",
+            type=_positive_int,
+            default=DEFAULT_MAX_RUNS,
+            metavar="N",
+            help=f"invoke the function at most N times (default: {DEFAULT_MAX_RUNS})",
+        )
     return parser
+
+
+# argparse types: their ArgumentTypeError messages are shown as they are, without the value.
+def _since(text: str) -> _Since:
+    try:
+        return _Since(text.strip(), parse_since(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a whole number, at least 1")
+    return value
 
 
 def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -131,7 +195,10 @@ def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
         "--region", default=default(None), help="AWS region (default: from the AWS environment or profile)"
     )
     parser.add_argument(
-        "--json", action="store_true", default=default(False), help="print the function's answer as JSON"
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print the function's answer as JSON (sync, backfill: the list of answers)",
     )
 
 
@@ -165,6 +232,8 @@ def main(argv: Sequence[str] | None = None, invoker: FunctionInvoker | None = No
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as stop:  # --help, or a usage error already explained on stderr
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    if args.command in POLL_COMMANDS:
+        return _poll(args, invoker)
     command = COMMANDS[args.command]
     redactor = _Redactor()
     try:
@@ -197,6 +266,95 @@ def main(argv: Sequence[str] | None = None, invoker: FunctionInvoker | None = No
         text = command.render(answer, unicode=unicode)
     _write(sys.stdout, redactor.clean(text))
     return EXIT_OK if answer.get(command.success_key) is True else EXIT_PROBLEM
+
+
+def _poll(args: argparse.Namespace, invoker: FunctionInvoker | None) -> int:
+    """``sync`` / ``backfill``: invoke PollCalendlyFunction until done, showing progress, then totals."""
+    unicode = unicode_ok(getattr(sys.stdout, "encoding", None) or "utf-8")
+    payload: dict[str, Any] = {"mode": args.command}
+    since: datetime | None = None
+    if args.command == "backfill":
+        payload["since"] = args.since.text
+        since = args.since.moment
+    # With --json, stdout is only the answers: progress goes to stderr, and only for a person.
+    progress = _Progress(
+        sys.stderr if args.json else sys.stdout, enabled=not args.json or _isatty(sys.stderr)
+    )
+    loop: PollLoop | None = None
+    failure, code = "", EXIT_USAGE
+    try:
+        if invoker is None:
+            invoker = StackInvoker(args.stack, args.region)
+        loop = PollLoop(invoker, payload, args.max_runs)
+        for run, answer in enumerate(loop, start=1):
+            fraction = backfill_fraction(since, answer, datetime.now(UTC)) if since is not None else None
+            progress.show(
+                render_poll_progress(
+                    answer,
+                    run=run,
+                    max_runs=args.max_runs,
+                    bar=since is not None,
+                    fraction=fraction,
+                    unicode=unicode,
+                )
+            )
+    except OpsError as error:
+        failure = f"error: {error}"
+    except KeyboardInterrupt:
+        failure, code = "interrupted", 130
+    except Exception as error:  # never a traceback, as for the other commands
+        failure = f"error: unexpected {type(error).__name__}: {error}"
+    progress.end()
+    answers = loop.answers if loop is not None else []
+    if args.json:
+        if answers or not failure:
+            _write(sys.stdout, json.dumps(answers, indent=2, ensure_ascii=not unicode))
+    elif answers:
+        stop = loop.stop if loop is not None and not failure else None
+        _write(
+            sys.stdout,
+            render_poll_summary(
+                answers, mode=args.command, stop=stop, max_runs=args.max_runs, unicode=unicode
+            ),
+        )
+    if failure:
+        _write(sys.stderr, failure)
+        return code
+    return EXIT_OK if loop is not None and loop.finished else EXIT_PROBLEM
+
+
+class _Progress:
+    """One line per run; on a terminal, one line redrawn in place (``\\r``) instead."""
+
+    def __init__(self, stream: TextIO, *, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.redraw = enabled and _isatty(stream)
+        self._width = 0  # of the line on screen, while redrawing
+
+    def show(self, line: str) -> None:
+        if not self.enabled:
+            return
+        if not self.redraw:
+            _write(self.stream, line)
+            return
+        line = line[: max(20, shutil.get_terminal_size().columns - 1)]  # a wrapped line cannot be redrawn
+        self.stream.write("\r" + line + " " * max(0, self._width - len(line)))
+        self.stream.flush()
+        self._width = len(line)
+
+    def end(self) -> None:
+        if self.redraw and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._width = 0
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _write(stream: TextIO, text: str) -> None:

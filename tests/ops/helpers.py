@@ -12,7 +12,10 @@ SUBSCRIPTION = "https://api.calendly.com/webhook_subscriptions/CCCCCCCCCCCCCCCC"
 
 
 class FakeInvoker:
-    """Records every call and answers with a canned answer (or raises it) per logical id."""
+    """Records every call and answers with a canned answer (or raises it) per logical id.
+
+    A list of answers is a script: each call takes the next one, and the last one repeats.
+    """
 
     def __init__(self, answers: dict[str, Any]) -> None:
         self.answers = answers
@@ -21,6 +24,9 @@ class FakeInvoker:
     def invoke(self, logical_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         self.calls.append((logical_id, copy.deepcopy(payload)))
         answer = self.answers[logical_id]
+        if isinstance(answer, list):
+            made = sum(1 for called, _ in self.calls if called == logical_id)
+            answer = answer[min(made, len(answer)) - 1]
         if isinstance(answer, BaseException):
             raise answer
         result: dict[str, Any] = copy.deepcopy(answer)
@@ -61,3 +67,32 @@ def subscription_answer(*, ok: bool = True, action: str = "ensure") -> dict[str,
         "deleted": ["https://api.calendly.com/webhook_subscriptions/OLD"] if ok else [],
         "notes": ["created before deleting what it replaces"],
     }
+
+
+def poll_answer(**changes: Any) -> dict[str, Any]:
+    """A PollCalendlyFunction answer: one finished sync run, with ``changes`` applied."""
+    answer: dict[str, Any] = {
+        "mode": "sync",
+        "ok": True,
+        "message": "",
+        "done": True,
+        "resumed": False,
+        "window_start": "2026-01-01T00:00:00.000000Z",
+        "window_end": "2026-07-30T00:00:00.000000Z",
+        "pages": 3,
+        "events_seen": 250,
+        "events_changed": 20,
+        "invitee_lists": 20,
+        "items_written": 45,
+        "missed_deliveries_recovered": 2,
+        "event_types_seen": 6,
+        "members_seen": 3,
+        "calendly_requests": 30,
+        "throttled": 1,
+        "retries": 1,
+        "subscription": "active",
+        "duration_ms": 1500,
+        "notes": [],
+    }
+    answer.update(changes)
+    return answer

@@ -36,6 +36,10 @@ from calendly_sync.settings import get_settings
 
 #: Stop taking new pages when less than this is left of the Lambda's time.
 SAFETY_MARGIN_MS = 20_000
+CHECKPOINT_EVERY_PAGES = 25
+#: A no-show changes the invitee but not its event, so the event's version cannot reveal it:
+#: each event's invitees are re-read when it ended this long ago (no-shows are marked after).
+NO_SHOW_RECHECKS = (timedelta(hours=1), timedelta(days=1), timedelta(days=3))
 LEASE_NAME = "poll"
 
 
@@ -175,7 +179,7 @@ def _sync(
     settings = get_settings()
     user, organization, scope = _connection(table, client)
     owner_filter = {"organization": organization} if scope == "organization" else {"user": user}
-    steady = (table.checkpoint("sync") or {}).get("completed_at") is not None
+    steady = bool((table.checkpoint("sync") or {}).get("ever_completed"))
 
     if since is not None:
         _backfill(report, table, client, owner_filter, since, now, remaining_ms, steady)
@@ -207,7 +211,19 @@ def _sync(
     window = Window(now - lookback, now + timedelta(days=settings.poll_horizon_days))
     if gap_since is not None and gap_since < window.start:
         window = Window(gap_since, window.end)
-    report.done = _read_window(report, table, client, "sync", owner_filter, window, remaining_ms, steady)
+    previous_start = _parse_time((table.checkpoint("sync") or {}).get("last_started_at"))
+    report.done = _read_window(
+        report,
+        table,
+        client,
+        "sync",
+        owner_filter,
+        window,
+        remaining_ms,
+        steady,
+        recheck=lambda item: _ended_into_a_recheck(item, previous_start, now),
+        started_at=now,
+    )
 
 
 def _backfill(
@@ -264,6 +280,8 @@ def _read_window(
     *,
     since: datetime | None = None,
     last_chunk: bool = False,
+    recheck: Callable[[VersionedItem], bool] = lambda _: False,
+    started_at: datetime | None = None,
 ) -> bool:
     """Every page of one window; True when it was read to the end, False when time ran out."""
     saved = table.checkpoint(name) or {}
@@ -287,34 +305,58 @@ def _read_window(
     report.window_end = records.format_utc(window.end)
 
     params = {**owner_filter, **window.params(), "sort": "start_time:asc", "count": "100"}
-    while True:
-        if remaining_ms() < SAFETY_MARGIN_MS:
-            report.message = "stopped before the deadline; the next run resumes from the checkpoint"
-            return False
-        page = client.get(
-            "/scheduled_events", {**params, **({"page_token": page_token} if page_token else {})}
-        )
-        report.pages += 1
-        _apply_page(report, table, client, page.get("collection", []), steady)
-        page_token = (page.get("pagination") or {}).get("next_page_token")
+    unsaved_pages = 0
+
+    def save(*, finished: bool) -> None:
+        nonlocal seq, unsaved_pages
+        now_text = records.format_utc(datetime.now(UTC))
         checkpoint: dict[str, Any] = {
             "mode": name,
             "window_start": records.format_utc(window.start),
             "window_end": records.format_utc(window.end),
-            "page_token": page_token,
+            "page_token": None if finished else page_token,
             "pages_done": report.pages,
-            "updated_at": records.format_utc(datetime.now(UTC)),
+            "updated_at": now_text,
         }
         if since is not None:
             checkpoint["since"] = records.format_utc(since)
-            checkpoint["chunk_start"] = records.format_utc(window.start if page_token else window.end)
-        if not page_token and name == "sync":
-            checkpoint["completed_at"] = checkpoint["updated_at"]
-        if not page_token and since is not None and last_chunk:
-            checkpoint["completed_at"] = checkpoint["updated_at"]
+            checkpoint["chunk_start"] = records.format_utc(window.end if finished else window.start)
+        if finished and (since is None or last_chunk):
+            checkpoint["completed_at"] = now_text
+        if started_at is not None:
+            # The next sync re-checks invitees of events that ended since this one started; a
+            # run cut off keeps the older mark, so no stretch of time is skipped.
+            checkpoint["last_started_at"] = (
+                records.format_utc(started_at) if finished else saved.get("last_started_at")
+            )
+        # Once one sync has completed, what later runs write is what webhooks missed.
+        checkpoint["ever_completed"] = steady or "completed_at" in checkpoint
         seq = table.save_checkpoint(name, checkpoint, expected_seq=seq)
-        if not page_token:
-            return True
+        unsaved_pages = 0
+
+    try:
+        while True:
+            if remaining_ms() < SAFETY_MARGIN_MS:
+                save(finished=False)
+                report.message = "stopped before the deadline; the next run resumes from the checkpoint"
+                return False
+            page = client.get(
+                "/scheduled_events", {**params, **({"page_token": page_token} if page_token else {})}
+            )
+            report.pages += 1
+            _apply_page(report, table, client, page.get("collection", []), steady, recheck)
+            page_token = (page.get("pagination") or {}).get("next_page_token")
+            unsaved_pages += 1
+            if not page_token:
+                save(finished=True)
+                return True
+            # Checkpoints cost writes; between them a crash only means re-reading a few pages.
+            if unsaved_pages >= CHECKPOINT_EVERY_PAGES:
+                save(finished=False)
+    except CalendlySyncError:
+        if unsaved_pages:
+            save(finished=False)  # the next run resumes here rather than from the window's start
+        raise
 
 
 def _apply_page(
@@ -323,33 +365,47 @@ def _apply_page(
     client: CalendlyClient,
     events: list[dict[str, Any]],
     steady: bool,
+    recheck: Callable[[VersionedItem], bool],
 ) -> None:
+    """Write what changed on one page: one version lookup for the events, one for their invitees.
+
+    Invitees are listed for new or changed events, and for events ``recheck`` picks (recently
+    ended: a no-show changes the invitee but not the event).
+    """
     items = [item for item in map(records.scheduled_event_item, events) if item is not None]
     report.events_seen += len(events)
     stored = table.stored_versions([item.key for item in items])
-    for item in items:
-        known = stored.get(item.key)
-        if known is not None and known >= item.version:
-            continue  # unchanged (or the table already has something newer)
-        report.events_changed += 1
-        changes: list[Change] = [item]
+    changed = [item for item in items if stored.get(item.key, "") < item.version]
+    report.events_changed += len(changed)
+    to_list = changed + [item for item in items if item not in changed and recheck(item)]
+    per_invitee: list[list[Change]] = []
+    for item in to_list:
         report.invitee_lists += 1
+        fallback = str(item.attributes["updated_at"])
         for invitee in client.invitees(str(item.attributes["uri"])):
-            changes.extend(
-                records.invitee_changes(invitee, fallback_updated_at=str(item.attributes["updated_at"]))
-            )
-        invitee_keys = [c.key for c in changes if isinstance(c, VersionedItem) and c is not item]
-        known_invitees = table.stored_versions(invitee_keys)
-        fresh = [
-            c
-            for c in changes
-            if not isinstance(c, VersionedItem) or known_invitees.get(c.key, "") < c.version or c is item
-        ]
-        outcome = table.apply_changes(fresh)
-        written = sum(1 for c in outcome.applied if isinstance(c, VersionedItem))
-        report.items_written += written
-        if steady:
-            report.missed_deliveries_recovered += written
+            found = records.invitee_changes(invitee, fallback_updated_at=fallback)
+            if found:
+                per_invitee.append(found)
+    known = table.stored_versions([changes[0].key for changes in per_invitee])
+    fresh: list[Change] = list(changed)
+    for invitee_changes in per_invitee:
+        own = invitee_changes[0]
+        if isinstance(own, VersionedItem) and known.get(own.key, "") < own.version:
+            fresh.extend(invitee_changes)  # the invitee and the links it carries
+    outcome = table.apply_changes(fresh)
+    written = sum(1 for c in outcome.applied if isinstance(c, VersionedItem))
+    report.items_written += written
+    if steady:
+        report.missed_deliveries_recovered += written
+
+
+def _ended_into_a_recheck(item: VersionedItem, previous_start: datetime | None, now: datetime) -> bool:
+    """Did the event end, since the last sync, 1 h, 1 day or 3 days ago (when no-shows get marked)?"""
+    end = _parse_time(item.attributes.get("end_time"))
+    if end is None:
+        return False
+    since = previous_start or now - max(NO_SHOW_RECHECKS) - timedelta(hours=1)
+    return any(since <= end + delay < now for delay in NO_SHOW_RECHECKS)
 
 
 def _write_changed(

@@ -1,0 +1,193 @@
+"""Figures for PollCalendlyFunction against the Calendly sandbox (``make bench-poll``).
+
+1. A first sync and an unchanged re-sync of an organization with 10,000 scheduled events:
+   Calendly requests next to the least possible (every list page at count=100, one invitee
+   list per new or changed event, the subscription it must create), DynamoDB writes of
+   resource items and of bookkeeping (lease, checkpoint, subscription check), wall time.
+   Targets: first sync within 1.1x of the minimum, re-sync within 1.05x, 0 resource writes.
+2. A backfill against a scaled-down rate limit (50 requests per 6 s): the request rate it
+   sustains as a share of the allowed rate (target >= 90 %) and the 429s it met (target 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "CalendlySync",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+sys.path[:0] = [str(REPO), str(REPO / "layers" / "calendly_sync")]
+
+import boto3  # noqa: E402
+from botocore import handlers  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from local import stack  # noqa: E402
+from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec  # noqa: E402
+from local.lambda_runtime import FakeLambdaContext, load_handler  # noqa: E402
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+dynamodb_writes: Counter[str] = Counter()
+
+
+def _count_write(event_name: str, params: dict[str, Any], **_: Any) -> None:
+    operation = event_name.rsplit(".", 1)[-1]
+    if operation in WRITES:
+        key = params.get("Key") or params.get("Item") or {}
+        kind = "bookkeeping" if key.get("pk", {}).get("S") == "SYNC" else "resource"
+        dynamodb_writes[kind] += 1
+
+
+handlers.BUILTIN_HANDLERS.append(("provide-client-params.dynamodb", _count_write))
+
+
+def _stack(calendly_url: str) -> None:
+    from calendly_sync.adapters.aws_clients import clear_client_caches
+    from calendly_sync.adapters.secrets import clear_secret_caches
+    from calendly_sync.settings import get_settings
+
+    # Each figure gets a fresh moto account: forget clients, secrets and settings cached before.
+    clear_client_caches()
+    clear_secret_caches()
+    dynamodb, secretsmanager = boto3.client("dynamodb"), boto3.client("secretsmanager")
+    stack.create_table(dynamodb, "bench-table")
+    refs = {
+        **stack.parameter_defaults(),
+        "CalendlyTable": "bench-table",
+        "WebhookSigningKeySecret": stack.create_secret(
+            secretsmanager, "WebhookSigningKeySecret", "bench/keys"
+        ),
+        "CalendlyTokenSecret": stack.create_secret(secretsmanager, "CalendlyTokenSecret", "bench/token"),
+        "WebhookApi": "bench",
+    }
+    for logical_id in stack.function_ids():
+        os.environ.update(stack.function_environment(logical_id, stack.LocalStack(refs)))
+    os.environ["CALENDLY_API_BASE_URL"] = calendly_url
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    get_settings.cache_clear()
+
+
+def _invoke(logical_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    with contextlib.redirect_stdout(io.StringIO()):
+        answer: dict[str, Any] = load_handler(logical_id)(
+            payload, FakeLambdaContext(function_name=logical_id, timeout_seconds=900)
+        )
+    return answer
+
+
+def _minimum(counts: dict[str, int], changed_events: int, creates: int) -> int:
+    pages = sum(max(1, math.ceil(n / 100)) for n in counts.values())
+    return pages + changed_events + creates
+
+
+def sync_figures(events: int) -> None:
+    with (
+        CalendlySandbox(SandboxConfig(seed=21, rate_window_seconds=60, rate_limit=100_000)) as calendly,
+        mock_aws(),
+    ):
+        print(f"   seeding {events:,} scheduled events in the sandbox …", flush=True)
+        now = datetime.now(UTC)
+        calendly.seed(
+            users=10,
+            event_types_per_user=3,
+            scheduled_events=events,
+            start=now - timedelta(days=20),
+            days=180,
+        )
+        _stack(calendly.base_url)
+        token = calendly.add_token(TokenSpec(role="owner"))
+        assert _invoke("ValidateCredentialsFunction", {"token": token})["valid"]
+        sizes = {
+            "scheduled events": events,
+            "memberships": len(calendly.state.memberships),
+            "event types": len(calendly.state.event_types),
+            "webhook subscriptions": 1,
+        }
+        for label, creates in (("first sync", 1), ("unchanged re-sync", 0)):
+            calendly.reset_counts()
+            dynamodb_writes.clear()
+            started = time.perf_counter()
+            report = _invoke("PollCalendlyFunction", {"mode": "sync"})
+            seconds = time.perf_counter() - started
+            assert report["ok"] and report["done"], report
+            made = calendly.requests_count()
+            least = _minimum(sizes, report["events_changed"], creates)
+            writes = f"{dynamodb_writes['resource']:,} resource, {dynamodb_writes['bookkeeping']} bookkeeping"
+            print(f"   {label}: {seconds:.1f} s")
+            print(f"      Calendly requests {made:,}, least possible {least:,}: {made / least:.2f}x")
+            print(f"      DynamoDB writes   {writes}")
+
+
+def backfill_figures(events: int, limit: int, window: float) -> None:
+    config = SandboxConfig(seed=22, rate_limit=limit, rate_window_seconds=window)
+    with CalendlySandbox(config) as calendly, mock_aws():
+        now = datetime.now(UTC)
+        calendly.seed(
+            users=3,
+            event_types_per_user=2,
+            scheduled_events=events,
+            start=now - timedelta(days=400),
+            days=300,
+        )
+        _stack(calendly.base_url)
+        token = calendly.add_token(TokenSpec(role="owner"))
+        assert _invoke("ValidateCredentialsFunction", {"token": token})["valid"]
+        time.sleep(window)  # start the backfill on a fresh window
+        calendly.reset_counts()
+        started = time.perf_counter()
+        report = _invoke(
+            "PollCalendlyFunction", {"mode": "backfill", "since": (now - timedelta(days=410)).isoformat()}
+        )
+        seconds = time.perf_counter() - started
+        assert report["ok"] and report["done"], report
+        made = calendly.requests_count()
+        throttled = sum(1 for r in calendly.request_log if r.status == 429)
+        allowed = limit / window
+        rate = made / seconds
+        print(f"   {made:,} requests in {seconds:.1f} s = {rate:.2f}/s")
+        print(f"   allowed {allowed:.2f}/s: {rate / allowed:.0%} of it")
+        print(f"   429 answers met: {throttled}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=10_000, help="scheduled events for the sync figures")
+    parser.add_argument("--backfill-events", type=int, default=800, help="scheduled events for the backfill")
+    parser.add_argument("--limit", type=int, default=50, help="backfill rate limit: requests per window")
+    parser.add_argument("--window", type=float, default=6.0, help="backfill rate-limit window, seconds")
+    arguments = parser.parse_args()
+    print("PollCalendlyFunction benchmark (Calendly sandbox on loopback, moto in-process)")
+    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores\n")
+    print(f"1. sync of {arguments.events:,} scheduled events")
+    print("   (targets: first sync 1.1x, re-sync 1.05x of the least possible requests, 0 resource writes)")
+    sync_figures(arguments.events)
+    rate_limit = f"{arguments.limit} requests per {arguments.window:g} s"
+    print(f"\n2. backfill of {arguments.backfill_events:,} events, {rate_limit}")
+    print("   (targets: >= 90 % of the allowed rate, 0 429s)")
+    backfill_figures(arguments.backfill_events, arguments.limit, arguments.window)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
