@@ -28,14 +28,12 @@ from typing import Any
 import requests
 
 from calendly_sync.adapters.calendly import CalendlyClient
-from local.account_copy import copy_account
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
 from local.lambda_runtime import WEBHOOK_PATH
 from local.runner import LocalStackRunner, wait_until
 from ops.render import render_subscription, render_validation
 
 REPO = Path(__file__).resolve().parent.parent
-NEAREST_PATH = "(stand-in until {issue}: {what})"
 
 
 class Steps:
@@ -71,12 +69,19 @@ def calendly_truth(client: CalendlyClient, organization: str) -> dict[str, dict[
 
 
 def copy_real_account(arguments: argparse.Namespace, steps: Steps, log_path: Path) -> int:
-    """--calendly-url: the same runner against a real Calendly account (token from the environment)."""
+    """--calendly-url: the same runner against a real Calendly account (token from the environment).
+
+    The local stack has no public URL for Calendly to deliver to, so it polls instead: the
+    subscription check is switched off and PollCalendlyFunction copies the window.
+    """
     token = os.environ.get("CALENDLY_TOKEN", "").strip()
     if not token:
         print("set CALENDLY_TOKEN to a Personal Access Token to use --calendly-url", file=sys.stderr)
         return 2
-    with LocalStackRunner(log_path=log_path, calendly_url=arguments.calendly_url) as stack:
+    window = {"POLL_LOOKBACK_DAYS": str(arguments.days_back), "POLL_HORIZON_DAYS": str(arguments.days_ahead)}
+    with LocalStackRunner(
+        log_path=log_path, calendly_url=arguments.calendly_url, webhooks=False, environment=window
+    ) as stack:
         with steps.step(
             f"connect: ValidateCredentialsFunction checks the token against {arguments.calendly_url}"
         ):
@@ -84,25 +89,19 @@ def copy_real_account(arguments: argparse.Namespace, steps: Steps, log_path: Pat
             print(_indent(render_validation(verdict)))
             if not verdict.get("valid"):
                 return 1
-            organization = verdict["organization"]
-            client = CalendlyClient(arguments.calendly_url, token)
-        now = datetime.now(UTC)
-        window = (now - timedelta(days=arguments.days_back), now + timedelta(days=arguments.days_ahead))
-        with steps.step(f"copy scheduled events starting {window[0]:%Y-%m-%d} to {window[1]:%Y-%m-%d}"):
-            print(
-                "    " + NEAREST_PATH.format(issue="issue 5", what="one read here, not PollCalendlyFunction")
-            )
-            summary = copy_account(
-                client,
-                organization,
-                stack.table,
-                min_start=window[0],
-                max_start=window[1],
-                on_event=lambda n: print(f"    {n} events read", flush=True) if n % 100 == 0 else None,
-            )
-            print(
-                f"    {summary.events} events, {summary.invitees} invitees; {summary.written} items written"
-            )
+        span = f"{arguments.days_back} days back to {arguments.days_ahead} days ahead"
+        with steps.step(f"sync: PollCalendlyFunction copies scheduled events from {span}"):
+            for run in range(1, 21):
+                report = stack.invoke_function("PollCalendlyFunction", {"mode": "sync"})
+                print(
+                    f"    run {run}: {report['events_seen']} events in {report['pages']} pages, "
+                    f"{report['items_written']} items written, {report['calendly_requests']} requests"
+                )
+                if not report.get("ok"):
+                    print(f"    {report.get('message')}")
+                    return 1
+                if report.get("done"):
+                    break
         print("    webhooks need a public URL: a deployed stack receives them (sam deploy)")
         _table_summary(_all(stack, "scheduled_event"), {i["uri"]: i for i in _all(stack, "invitee")})
         _timings(steps, log_path)

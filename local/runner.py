@@ -60,11 +60,15 @@ class LocalStackRunner:
         *,
         log_path: Path,
         calendly_url: str | None = None,
+        webhooks: bool = True,
+        environment: dict[str, str] | None = None,
         pump_interval_seconds: float = 0.2,
         stack_name: str | None = None,
     ) -> None:
         self._log_path = log_path
         self._calendly_url = calendly_url
+        self._webhooks = webhooks
+        self._environment = environment or {}
         self._pump_interval = pump_interval_seconds
         # moto keeps one state per process, so every runner gets names of its own.
         self._name = stack_name or f"calendly-local-{uuid.uuid4().hex[:8]}"
@@ -123,6 +127,7 @@ class LocalStackRunner:
         os.environ["POWERTOOLS_SERVICE_NAME"] = "calendly-sync-local"
         if self._calendly_url:  # the sandbox, or a real Calendly
             os.environ["CALENDLY_API_BASE_URL"] = self._calendly_url
+        os.environ.update(self._environment)
 
         from local.lambda_runtime import load_handler
         from local.stream_pump import StreamPump
@@ -136,8 +141,12 @@ class LocalStackRunner:
         self._front: BaseWSGIServer = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         threading.Thread(target=self._front.serve_forever, name="http-front", daemon=True).start()
         self.api_url = f"http://127.0.0.1:{self._front.server_port}"
-        # The stack's own URL is the front's here, as it is the API's in AWS.
-        os.environ["WEBHOOK_URL"] = self.webhook_url
+        # The stack's own URL is the front's here, as it is the API's in AWS. Without webhooks
+        # (a real Calendly cannot reach loopback) nothing subscribes.
+        if self._webhooks:
+            os.environ["WEBHOOK_URL"] = self.webhook_url
+        else:
+            os.environ.pop("WEBHOOK_URL", None)
         _forget_process_state()
         threading.Thread(target=self._pump_forever, name="stream-pump", daemon=True).start()
         return self

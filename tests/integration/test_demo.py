@@ -42,7 +42,7 @@ def test_pointed_at_a_calendly_url_it_copies_that_account(
     output = capsys.readouterr().out
     assert exit_code == 0
     assert "token valid: Connection Saved Successfully!" in output
-    assert "30 events," in output and "the table: 30 scheduled events" in output
+    assert "run 1: 30 events in 1 pages" in output and "the table: 30 scheduled events" in output
     assert token not in output
 
 
