@@ -28,15 +28,17 @@ venv: $(STAMP) ## create .venv with the pinned tools
 
 test: lint typecheck validate unit ## everything CI checks: ruff, mypy, sam validate --lint, pytest
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, bandit (medium and up) over what ships and what runs it
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit -q -ll -r layers/calendly_sync/calendly_sync functions ops local
 
 typecheck: $(STAMP) ## mypy over the layer, the functions and local/
 	$(VENV)/bin/mypy
 
-validate: $(STAMP) ## sam validate --lint (cfn-lint) over template.yaml
+validate: $(STAMP) ## sam validate --lint, then cfn-lint with the serverless rules
 	$(VENV)/bin/sam validate --lint --template template.yaml
+	$(VENV)/bin/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 
 unit: $(STAMP) ## pytest: unit and integration tests (moto, loopback only)
 	$(PY) -m pytest

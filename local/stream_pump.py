@@ -57,10 +57,17 @@ class StreamPump:
             ]
             for start in range(0, len(wanted), self._batch_size):
                 batch = wanted[start : start + self._batch_size]
-                response = self._handler({"Records": batch}, FakeLambdaContext(function_name=self._function))
-                self.failures.extend(
-                    f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])
-                )
+                try:
+                    response = self._handler(
+                        {"Records": batch}, FakeLambdaContext(function_name=self._function)
+                    )
+                except Exception:
+                    # A failed invocation (Powertools raises when every record failed): Lambda
+                    # retries the whole batch, so every record of it counts as failed.
+                    self.failures.extend(r["dynamodb"]["SequenceNumber"] for r in batch)
+                else:
+                    failed = (response or {}).get("batchItemFailures", [])
+                    self.failures.extend(f["itemIdentifier"] for f in failed)
                 handed += len(batch)
         return handed
 

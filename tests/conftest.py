@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,3 +152,25 @@ def calendly(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calendl
         monkeypatch.setenv("CALENDLY_API_BASE_URL", sandbox.base_url)
         get_settings.cache_clear()
         yield sandbox
+
+
+# --- every test's logs are scanned: no token, no signing key, no email address -------------
+
+_FORBIDDEN_IN_LOGS = (
+    (re.compile(r"sandbox_pat_[0-9a-f]{8}"), "a Calendly token"),
+    (re.compile(r"Bearer\s+\S"), "an Authorization header"),
+    (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "an email address"),
+    (re.compile(re.escape(SIGNING_KEY) + "|" + re.escape(PREVIOUS_SIGNING_KEY)), "a signing key"),
+)
+
+
+@pytest.fixture(autouse=True)
+def _logs_hold_no_secrets_or_personal_data(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fails any test whose captured log records (every field of them) carry a secret or an email."""
+    yield
+    ours = [r for r in caplog.records if not r.name.startswith(("werkzeug", "botocore", "urllib3", "moto"))]
+    text = "\n".join(json.dumps(record.__dict__, default=str) for record in ours)
+    for pattern, what in _FORBIDDEN_IN_LOGS:
+        found = pattern.search(text)
+        if found is not None:
+            pytest.fail(f"the logs carry {what}: …{text[max(0, found.start() - 80) : found.end() + 20]}…")

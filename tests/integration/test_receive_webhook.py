@@ -346,3 +346,32 @@ def test_a_body_of_raw_bytes_round_trips_base64(
     assert invoke(receive_webhook, event, lambda_context)[0] == 200
     aws.project()
     assert aws.table.get(invitee_key(EVENT_UUID, INVITEE_UUID))["name"] == "Zoë Ünal 中村"  # type: ignore[index]
+
+
+def test_a_warm_receiver_keeps_verifying_from_its_cache_while_secrets_manager_is_down(
+    aws: LocalAws, receive_webhook: Any, lambda_context: Any
+) -> None:
+    from calendly_sync.adapters import secrets
+
+    # Given a warm receiver (the keys are cached)
+    assert invoke(receive_webhook, fresh("invitee_created"), lambda_context)[0] == 200
+
+    # When Secrets Manager becomes unreachable
+    def outage(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        error = {"Error": {"Code": "ServiceUnavailable", "Message": "down"}}
+        return AWSResponse("https://secretsmanager", 503, {}, None), {
+            **error,
+            "ResponseMetadata": {"HTTPStatusCode": 503},
+        }
+
+    client = secrets._provider().client
+    client.meta.events.register("before-call.secrets-manager.GetSecretValue", outage)
+
+    # Then genuine deliveries are still verified and stored, and forged ones still refused
+    assert invoke(receive_webhook, fresh("invitee_canceled"), lambda_context)[0] == 200
+    assert invoke(receive_webhook, fresh("invitee_canceled", key="forged"), lambda_context)[0] == 401
+
+    # And once it is back, a cold start reads the keys again
+    client.meta.events.unregister("before-call.secrets-manager.GetSecretValue", outage)
+    secrets.clear_secret_caches()
+    assert invoke(receive_webhook, fresh("invitee_no_show_created"), lambda_context)[0] == 200

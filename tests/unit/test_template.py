@@ -161,3 +161,22 @@ def test_deliveries_are_applied_from_the_stream_with_retries_and_a_failure_queue
         "Fn::GetAtt": ["ProjectionFailureQueue", "Arn"]
     }
     assert '"INSERT"' in properties["FilterCriteria"]["Filters"][0]["Pattern"]
+
+
+def test_every_asynchronous_path_has_retries_and_a_dead_letter_destination(template: dict[str, Any]) -> None:
+    for logical_id, function in functions(template).items():
+        for name, event in function["Properties"].get("Events", {}).items():
+            properties = event["Properties"]
+            if event["Type"] in ("ScheduleV2", "Schedule"):
+                assert properties["RetryPolicy"]["MaximumRetryAttempts"] >= 1, (logical_id, name)
+                assert "DeadLetterConfig" in properties, (logical_id, name)
+            elif event["Type"] in ("DynamoDB", "SQS", "Kinesis"):
+                assert "OnFailure" in properties["DestinationConfig"], (logical_id, name)
+                assert properties["MaximumRetryAttempts"] >= 1, (logical_id, name)
+
+
+def test_the_poller_never_overlaps_and_leaves_room_to_checkpoint(template: dict[str, Any]) -> None:
+    properties = resource("PollCalendlyFunction", template)["Properties"]
+    assert properties["ReservedConcurrentExecutions"] == 1
+    # poller.SAFETY_MARGIN_MS is 20 s: the timeout must leave a working run well beyond it
+    assert properties["Timeout"] >= 120

@@ -100,7 +100,13 @@ def poll(event: Any, remaining_ms: Callable[[], int], *, now: datetime | None = 
     table = CalendlyTable(get_settings().table_name)
     owner = str(uuid.uuid4())
     lease_seconds = max(60, remaining_ms() // 1000 + 60)
-    if not table.claim_lease(LEASE_NAME, owner, int(time.time()), lease_seconds):
+    try:
+        claimed = table.claim_lease(LEASE_NAME, owner, int(time.time()), lease_seconds)
+    except CalendlySyncError as error:
+        report.ok, report.message = False, str(error)
+        _observe(report)
+        return report.as_response()
+    if not claimed:
         report.ok, report.message = True, "another poll run is in progress: this one stopped at once"
         metrics.add_metric(name="PollRunsSkipped", unit=MetricUnit.Count, value=1)
         return report.as_response()
@@ -114,7 +120,10 @@ def poll(event: Any, remaining_ms: Callable[[], int], *, now: datetime | None = 
         report.ok, report.message = False, str(error)
         logger.error("poll run failed", reason=error.reason, detail=str(error))
     finally:
-        table.release_lease(LEASE_NAME, owner)
+        try:
+            table.release_lease(LEASE_NAME, owner)
+        except CalendlySyncError as error:  # it expires on its own; the next run takes it then
+            logger.warning("poll lease not released", reason=error.reason)
         report.duration_ms = int((time.monotonic() - started) * 1000)
         _observe(report)
     return report.as_response()

@@ -20,7 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from calendly_sync import signature
 from calendly_sync.adapters import secrets
 from calendly_sync.adapters.dynamodb import CalendlyTable
-from calendly_sync.errors import PayloadTooLarge, SignatureRejected
+from calendly_sync.errors import CalendlySyncError, PayloadTooLarge, SignatureRejected
 from calendly_sync.ingest import KNOWN_EVENTS, plan_delivery
 from calendly_sync.models import decode_body, parse_envelope
 from calendly_sync.observability import logger, metrics
@@ -91,7 +91,12 @@ def _verify(header: str | None, raw_body: bytes, now: float) -> None:
         if rejected.reason != "mismatch":
             raise
         # The key may have been rotated since it was cached: read it again, once in a while.
-        fresh = secrets.refreshed_signing_keys()
+        try:
+            fresh = secrets.refreshed_signing_keys()
+        except CalendlySyncError as unreadable:
+            # The cached keys said no; a Secrets Manager outage must not turn that into a 5xx.
+            logger.warning("signing keys could not be re-read", reason=unreadable.reason)
+            raise rejected from None
         if fresh is None:
             raise
         check(fresh)

@@ -12,11 +12,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-# The receiver must answer Calendly within 10 s, so every call fails fast and retries little.
+# The receiver must answer Calendly within 10 s, so every call fails fast: four attempts
+# in all (botocore's standard mode, jittered back-off), each with short timeouts.
 AWS_CLIENT_CONFIG = Config(
     connect_timeout=2,
     read_timeout=3,
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 4},
 )
 
 

@@ -147,6 +147,8 @@ class CalendlyTable:
             if _error_code(error) == "ConditionalCheckFailedException":
                 return False
             raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
+        except BotoCoreError as error:
+            raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
         return True
 
     def release_lease(self, name: str, owner: str) -> None:
@@ -161,6 +163,8 @@ class CalendlyTable:
         except ClientError as error:
             if _error_code(error) != "ConditionalCheckFailedException":
                 raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
+        except BotoCoreError as error:
+            raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
 
     def save_checkpoint(
         self, name: str, attributes: Mapping[str, AttributeValue], *, expected_seq: int | None
@@ -190,6 +194,8 @@ class CalendlyTable:
             if _error_code(error) == "ConditionalCheckFailedException":
                 raise StorageUnavailable("another run moved the checkpoint on; this run stops") from None
             raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
+        except BotoCoreError as error:
+            raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
         return seq
 
     def checkpoint(self, name: str) -> dict[str, Any] | None:
