@@ -109,6 +109,44 @@ def http_api_event(
     }
 
 
+def rest_api_event(
+    method: str,
+    path: str,
+    body: bytes | None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    base64_encoded: bool = False,
+) -> dict[str, Any]:
+    """The same request as payload format 1.0 (REST APIs): header case kept, multi-value maps."""
+    event_body = None
+    if body is not None:
+        event_body = base64.b64encode(body).decode("ascii") if base64_encoded else body.decode("utf-8")
+    given = dict(headers or {})
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": given,
+        "multiValueHeaders": {name: [value] for name, value in given.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "httpMethod": method,
+            "path": f"/prod{path}",
+            "resourcePath": path,
+            "requestId": str(uuid.uuid4()),
+            "stage": "prod",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": event_body,
+        "isBase64Encoded": base64_encoded,
+    }
+
+
 WEBHOOK_PATH = "/webhooks/calendly"
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.lambda_runtime import signed_delivery_event
+from local.lambda_runtime import http_api_event, rest_api_event, signed_delivery_event
 from tests.conftest import SIGNING_KEY, LocalAws, sample_event
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -141,3 +142,67 @@ def test_a_lone_surrogate_escape_is_refused_or_stored_never_a_crash(
 ) -> None:
     body = '{"event":"invitee.created","created_at":"2026-11-02T09:00:00Z","payload":{"name":"\\ud800"}}'
     assert status_of(receive_webhook, lambda_context, signed_delivery_event(body, SIGNING_KEY)) in (200, 400)
+
+
+@FUZZ
+@given(
+    payload_v1=st.booleans(),
+    base64_encoded=st.booleans(),
+    header_case=st.sampled_from(["lower", "title", "upper"]),
+    drop=st.sampled_from([None, "signature", "content-type", "all"]),
+)
+def test_api_gateway_event_variants_get_the_same_verdict(
+    aws: LocalAws,
+    receive_webhook: Any,
+    lambda_context: Any,
+    payload_v1: bool,
+    base64_encoded: bool,
+    header_case: str,
+    drop: str | None,
+) -> None:
+    # Given one genuine delivery, as payload format 1.0 or 2.0, base64 or not, any header case
+    body = json.dumps(json.loads(sample_event("invitee_created")["body"])).encode()
+    headers = signed_delivery_event(body, SIGNING_KEY)["headers"]
+    if drop == "all":
+        headers = {}
+    elif drop == "signature":
+        headers.pop("calendly-webhook-signature")
+    elif drop == "content-type":
+        headers.pop("content-type")
+    cased = {
+        "lower": str.lower,
+        "title": lambda name: "-".join(part.capitalize() for part in name.split("-")),
+        "upper": str.upper,
+    }[header_case]
+    headers = {cased(name): value for name, value in headers.items()}
+    if payload_v1:
+        event = rest_api_event("POST", "/webhooks/calendly", body, headers, base64_encoded=base64_encoded)
+    else:
+        event = http_api_event("POST", "/webhooks/calendly", body, headers, base64_encoded=base64_encoded)
+
+    # Then the answer depends only on the signature: stored (or a duplicate) with it, 401 without
+    status = status_of(receive_webhook, lambda_context, event)
+    assert status == (401 if drop in ("signature", "all") else 200)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [
+        ("text/plain", None, 200),  # Calendly's JSON under another label: the signed bytes are what count
+        ("application/x-www-form-urlencoded", b"event=invitee.created&payload=x", 400),
+        ("application/xml", b"<envelope><event>invitee.created</event></envelope>", 400),
+        ("application/octet-stream", b"\x00\x01\x02", 400),
+    ],
+)
+def test_content_type_does_not_decide_the_body_does(
+    aws: LocalAws,
+    receive_webhook: Any,
+    lambda_context: Any,
+    content_type: str,
+    body: bytes | None,
+    status: int,
+) -> None:
+    raw = body if body is not None else sample_event("invitee_created")["body"].encode()
+    event = signed_delivery_event(raw, SIGNING_KEY, base64_encoded=True)
+    event["headers"]["content-type"] = content_type
+    assert status_of(receive_webhook, lambda_context, event) == status
