@@ -20,30 +20,15 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "CalendlySync",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
-sys.path[:0] = [str(REPO), str(REPO / "layers" / "calendly_sync")]
+import boto3
+from botocore import handlers
+from moto import mock_aws
 
-import boto3  # noqa: E402
-from botocore import handlers  # noqa: E402
-from moto import mock_aws  # noqa: E402
-
-from local import stack  # noqa: E402
-from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec  # noqa: E402
-from local.lambda_runtime import FakeLambdaContext, load_handler  # noqa: E402
+from local import stack
+from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
+from local.lambda_runtime import FakeLambdaContext, load_handler
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 dynamodb_writes: Counter[str] = Counter()

@@ -31,24 +31,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from bench import REPO
+
 KEY = "bench-signing-key"
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "CalendlySync",
-        "POWERTOOLS_SERVICE_NAME": "bench",
-        # The benchmark measures the handler, not how fast a terminal prints JSON logs.
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
-sys.path[:0] = [str(REPO), str(REPO / "layers" / "calendly_sync")]
 
 import boto3  # noqa: E402
 from botocore import handlers  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 from typing import Any
 
 TOKEN = "fake-calendly-pat.0123456789abcdefghijklmnopqrstuvwxyz.not-a-real-token"
@@ -96,3 +97,17 @@ def poll_answer(**changes: Any) -> dict[str, Any]:
     }
     answer.update(changes)
     return answer
+
+
+class Terminal(io.StringIO):
+    """Standard input or output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+class Unreadable(io.StringIO):
+    """Standard input that fails the test if anything reads it."""
+
+    def read(self, size: int | None = -1) -> str:
+        raise AssertionError("standard input must not be read")

@@ -17,6 +17,8 @@ from tests.ops.helpers import (
     TOKEN,
     USER,
     FakeInvoker,
+    Terminal,
+    Unreadable,
     subscription_answer,
     validation_answer,
 )
@@ -25,20 +27,10 @@ VALIDATE = "ValidateCredentialsFunction"
 SUBSCRIBE = "WebhookSubscriptionFunction"
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-class _Unreadable(io.StringIO):
-    def read(self, size: int | None = -1) -> str:
-        raise AssertionError("standard input must not be read")
-
-
 @pytest.fixture(autouse=True)
 def no_token_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALENDLY_TOKEN", raising=False)
-    monkeypatch.setattr("sys.stdin", _Unreadable())
+    monkeypatch.setattr("sys.stdin", Unreadable())
 
 
 def both_invokers() -> FakeInvoker:
@@ -105,7 +97,7 @@ def test_connect_prompts_without_echo_on_a_terminal(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a terminal on standard input, where the person types the token at a hidden prompt
-    monkeypatch.setattr("sys.stdin", _Terminal())
+    monkeypatch.setattr("sys.stdin", Terminal())
     prompts: list[str] = []
 
     def fake_getpass(prompt: str = "") -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -14,26 +13,16 @@ from ops import OpsError
 from ops.cli import main
 from ops.poll import backfill_fraction, parse_since
 from ops.render import render_poll_progress, render_poll_summary
-from tests.ops.helpers import TOKEN, FakeInvoker, poll_answer
+from tests.ops.helpers import TOKEN, FakeInvoker, Terminal, Unreadable, poll_answer
 
 POLL = "PollCalendlyFunction"
 LEASE_HELD = "another poll run is in progress: this one stopped at once"
 DEADLINE = "stopped before the deadline; the next run resumes from the checkpoint"
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-class _Unreadable(io.StringIO):
-    def read(self, size: int | None = -1) -> str:
-        raise AssertionError("standard input must not be read")
-
-
 @pytest.fixture(autouse=True)
 def no_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sys.stdin", _Unreadable())
+    monkeypatch.setattr("sys.stdin", Unreadable())
 
 
 def cut_off(**changes: Any) -> dict[str, Any]:
@@ -277,7 +266,7 @@ def test_backfill_progress_shows_a_growing_percentage(capsys: pytest.CaptureFixt
 
 def test_on_a_terminal_the_bar_is_redrawn_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a terminal on standard output
-    terminal = _Terminal()
+    terminal = Terminal()
     monkeypatch.setattr("sys.stdout", terminal)
     since = (datetime.now(UTC) - timedelta(days=100)).replace(microsecond=0)
     invoker = FakeInvoker({POLL: backfill_script(since)})
