@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -300,5 +299,25 @@ def test_the_poll_writes_what_webhooks_write(aws: LocalAws, calendly: CalendlySa
     assert {"entity", "start_time", "version", "raw", "gsi1pk"} <= set(event)
 
 
-def _unused(_: Callable[..., Any]) -> None:  # keeps typing imports honest
-    return None
+def test_slow_responses_time_out_and_are_retried(
+    aws: LocalAws, calendly: CalendlySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from calendly_sync.adapters import calendly as calendly_adapter
+
+    # Given Calendly answers slower than the client waits, for a while
+    seed(calendly, 30)
+    connect(calendly)
+    monkeypatch.setattr(calendly_adapter, "TIMEOUT_SECONDS", (1.0, 0.3))
+    calendly.faults.latency_seconds = 0.6
+    recovery = threading.Timer(1.0, lambda: setattr(calendly.faults, "latency_seconds", 0.0))
+    recovery.start()
+
+    # When the poller runs, then the timed-out calls are retried with back-off and the run completes
+    try:
+        report = poll()
+    finally:
+        recovery.cancel()
+    assert report["ok"] is True and report["done"] is True and report["retries"] >= 1
+    assert stored(aws) == truth(calendly)
