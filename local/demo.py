@@ -234,8 +234,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"    deliveries Calendly dropped: {dropped}; invitees differing from Calendly: {len(differ)}"
             )
 
-        with steps.step("poll: PollCalendlyFunction re-reads Calendly and writes what webhooks missed"):
-            report = stack.invoke_function("PollCalendlyFunction", {"mode": "sync"})
+        with steps.step(
+            "the schedules tick: the subscription is checked, PollCalendlyFunction re-reads Calendly"
+        ):
+            ticked = stack.tick_schedules()
+            subscription_check = ticked["WebhookSubscriptionFunction"]
+            print(f"    subscription check: {subscription_check['action']} ({subscription_check['message']})")
+            report = ticked["PollCalendlyFunction"]
             print(
                 f"    {report['events_seen']} events read in {report['pages']} pages, "
                 f"{report['invitee_lists']} invitee lists, {report['calendly_requests']} Calendly requests; "
