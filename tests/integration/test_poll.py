@@ -321,3 +321,22 @@ def test_slow_responses_time_out_and_are_retried(
         recovery.cancel()
     assert report["ok"] is True and report["done"] is True and report["retries"] >= 1
     assert stored(aws) == truth(calendly)
+
+
+def test_a_backfill_puts_right_a_no_show_that_no_event_change_revealed(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    # Given a synced past booking whose no-show mark was never delivered, outside the re-check times
+    connect(calendly)
+    uri = calendly.book(start_time=NOW - timedelta(days=10))
+    poll()
+    calendly.mark_no_show(uri)
+    assert poll()["invitee_lists"] == 0  # a sync cannot see it: the event did not change
+
+    # When a backfill re-reads that period
+    report = poll({"mode": "backfill", "since": (NOW - timedelta(days=11)).isoformat()})
+
+    # Then the no-show is in the table
+    event_uuid, invitee_uuid = parse_invitee_uri(uri)  # type: ignore[misc]
+    stored_invitee = aws.table.get(invitee_key(event_uuid, invitee_uuid))
+    assert report["done"] is True and stored_invitee is not None and stored_invitee.get("no_show")

@@ -245,7 +245,10 @@ def _backfill(
     remaining_ms: Callable[[], int],
     steady: bool,
 ) -> None:
-    """History from ``since`` up to now, one start-time chunk at a time, each checkpointed."""
+    """History from ``since`` up to now, one start-time chunk at a time, each checkpointed.
+
+    Unlike a sync it lists every event's invitees, changed or not: it is the full re-read.
+    """
     chunk = timedelta(days=get_settings().backfill_chunk_days)
     saved = table.checkpoint("backfill") or {}
     if saved.get("since") == records.format_utc(since) and saved.get("completed_at"):
@@ -269,6 +272,9 @@ def _backfill(
             steady,
             since=since,
             last_chunk=window.end >= until,
+            # History is read whole: every event's invitees, so even no-show flags that no
+            # event change revealed are put right.
+            recheck=lambda _: True,
         )
         if not finished:
             report.done = False
