@@ -42,19 +42,12 @@ class CalendlyTable:
         carries are applied from the table's stream (``projector``), so a repeat, which
         writes nothing, has no effect at all.
         """
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={**_key(delivery.key), **_attributes(delivery.attributes)},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
-        return True
+        return self._conditional_write(
+            "put_item",
+            TableName=self.table_name,
+            Item={**_key(delivery.key), **_attributes(delivery.attributes)},
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def apply_changes(self, changes: Sequence[Change]) -> ChangeOutcome:
         """Write each change on its own: versioned items only if newer, links always.
@@ -65,16 +58,21 @@ class CalendlyTable:
         applied: list[Change] = []
         stale: list[Change] = []
         for change in changes:
-            try:
-                self.client.update_item(**self._change_operation(change))
-                applied.append(change)
-            except ClientError as error:
-                if _error_code(error) != "ConditionalCheckFailedException":
-                    raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
-                stale.append(change)
-            except BotoCoreError as error:
-                raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
+            written = self._conditional_write("update_item", **self._change_operation(change))
+            (applied if written else stale).append(change)
         return ChangeOutcome(tuple(applied), tuple(stale))
+
+    def _conditional_write(self, operation: str, **arguments: Any) -> bool:
+        """One write; False when its condition did not hold, ``StorageUnavailable`` on any failure."""
+        try:
+            getattr(self.client, operation)(**arguments)
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
+        except BotoCoreError as error:
+            raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
+        return True
 
     def _change_operation(self, change: Change) -> dict[str, Any]:
         names: dict[str, str] = {}
@@ -129,42 +127,31 @@ class CalendlyTable:
 
     def claim_lease(self, name: str, owner: str, now: int, seconds: int) -> bool:
         """Hold ``SYNC`` / ``LEASE#<name>`` until ``now + seconds`` unless another owner holds it."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=_key(records.sync_state_key(f"LEASE#{name}")),
-                UpdateExpression="SET #owner = :owner, #until = :until, entity = :entity",
-                ConditionExpression="attribute_not_exists(#until) OR #until < :now OR #owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": {"N": str(now + seconds)},
-                    ":now": {"N": str(now)},
-                    ":entity": {"S": "sync_state"},
-                },
-            )
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
-        return True
+        return self._conditional_write(
+            "update_item",
+            TableName=self.table_name,
+            Key=_key(records.sync_state_key(f"LEASE#{name}")),
+            UpdateExpression="SET #owner = :owner, #until = :until, entity = :entity",
+            ConditionExpression="attribute_not_exists(#until) OR #until < :now OR #owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
+            ExpressionAttributeValues={
+                ":owner": {"S": owner},
+                ":until": {"N": str(now + seconds)},
+                ":now": {"N": str(now)},
+                ":entity": {"S": "sync_state"},
+            },
+        )
 
     def release_lease(self, name: str, owner: str) -> None:
-        try:
-            self.client.delete_item(
-                TableName=self.table_name,
-                Key=_key(records.sync_state_key(f"LEASE#{name}")),
-                ConditionExpression="#owner = :owner",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except ClientError as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
-                raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
+        """Give the lease up, unless it has passed to another owner meanwhile."""
+        self._conditional_write(
+            "delete_item",
+            TableName=self.table_name,
+            Key=_key(records.sync_state_key(f"LEASE#{name}")),
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}},
+        )
 
     def save_checkpoint(
         self, name: str, attributes: Mapping[str, AttributeValue], *, expected_seq: int | None
@@ -188,14 +175,8 @@ class CalendlyTable:
                 "ExpressionAttributeValues": {":expected": {"N": str(expected_seq)}},
             }
         )
-        try:
-            self.client.put_item(TableName=self.table_name, Item=item, **condition)
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                raise StorageUnavailable("another run moved the checkpoint on; this run stops") from None
-            raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
-        except BotoCoreError as error:
-            raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
+        if not self._conditional_write("put_item", TableName=self.table_name, Item=item, **condition):
+            raise StorageUnavailable("another run moved the checkpoint on; this run stops")
         return seq
 
     def checkpoint(self, name: str) -> dict[str, Any] | None:
