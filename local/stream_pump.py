@@ -71,6 +71,11 @@ class StreamPump:
                 handed += len(batch)
         return handed
 
+    def rewind(self) -> None:
+        """Read the stream from its start again, as Lambda re-sends a batch whose invocation failed."""
+        self._iterators.clear()
+        self.failures.clear()
+
     def _read_new_records(self) -> list[list[dict[str, Any]]]:
         description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
         batches: list[list[dict[str, Any]]] = []
