@@ -79,6 +79,30 @@ def _invoke(logical_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
+def _connected_stack(
+    calendly: CalendlySandbox,
+    events: int,
+    *,
+    users: int,
+    event_types_per_user: int,
+    days_back: int,
+    days: int,
+) -> datetime:
+    """Seed the sandbox, build the stack in moto and connect it through ValidateCredentialsFunction."""
+    now = datetime.now(UTC)
+    calendly.seed(
+        users=users,
+        event_types_per_user=event_types_per_user,
+        scheduled_events=events,
+        start=now - timedelta(days=days_back),
+        days=days,
+    )
+    _stack(calendly.base_url)
+    token = calendly.add_token(TokenSpec(role="owner"))
+    assert _invoke("ValidateCredentialsFunction", {"token": token})["valid"]
+    return now
+
+
 def _minimum(counts: dict[str, int], changed_events: int, creates: int) -> int:
     pages = sum(max(1, math.ceil(n / 100)) for n in counts.values())
     return pages + changed_events + creates
@@ -90,17 +114,7 @@ def sync_figures(events: int) -> None:
         mock_aws(),
     ):
         print(f"   seeding {events:,} scheduled events in the sandbox …", flush=True)
-        now = datetime.now(UTC)
-        calendly.seed(
-            users=10,
-            event_types_per_user=3,
-            scheduled_events=events,
-            start=now - timedelta(days=20),
-            days=180,
-        )
-        _stack(calendly.base_url)
-        token = calendly.add_token(TokenSpec(role="owner"))
-        assert _invoke("ValidateCredentialsFunction", {"token": token})["valid"]
+        _connected_stack(calendly, events, users=10, event_types_per_user=3, days_back=20, days=180)
         sizes = {
             "scheduled events": events,
             "memberships": len(calendly.state.memberships),
@@ -125,17 +139,7 @@ def sync_figures(events: int) -> None:
 def backfill_figures(events: int, limit: int, window: float) -> None:
     config = SandboxConfig(seed=22, rate_limit=limit, rate_window_seconds=window)
     with CalendlySandbox(config) as calendly, mock_aws():
-        now = datetime.now(UTC)
-        calendly.seed(
-            users=3,
-            event_types_per_user=2,
-            scheduled_events=events,
-            start=now - timedelta(days=400),
-            days=300,
-        )
-        _stack(calendly.base_url)
-        token = calendly.add_token(TokenSpec(role="owner"))
-        assert _invoke("ValidateCredentialsFunction", {"token": token})["valid"]
+        now = _connected_stack(calendly, events, users=3, event_types_per_user=2, days_back=400, days=300)
         time.sleep(window)  # start the backfill on a fresh window
         calendly.reset_counts()
         started = time.perf_counter()

@@ -84,6 +84,11 @@ class LocalAws:
             SecretId=self.signing_key_secret_arn, SecretString=json.dumps(value)
         )
 
+    def invitee_statuses(self) -> dict[str, str]:
+        """``invitee URI -> status`` of every invitee item the table holds (stubs left out)."""
+        items = [i for i in self.all_items() if i.get("entity", {}).get("S") == "invitee" and "status" in i]
+        return {i["uri"]["S"]: i["status"]["S"] for i in items}
+
     def all_items(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         arguments: dict[str, Any] = {"TableName": self.table_name}
@@ -174,3 +179,12 @@ def _logs_hold_no_secrets_or_personal_data(caplog: pytest.LogCaptureFixture) -> 
         found = pattern.search(text)
         if found is not None:
             pytest.fail(f"the logs carry {what}: …{text[max(0, found.start() - 80) : found.end() + 20]}…")
+
+
+def calendly_invitee_statuses(calendly: CalendlySandbox) -> dict[str, str]:
+    """``invitee URI -> status`` of every invitee Calendly holds (the sandbox's own state)."""
+    with calendly.state.lock:
+        return {
+            calendly.state.uris.invitee(i.event_uuid, i.uuid): i.status
+            for i in calendly.state.invitees.values()
+        }

@@ -9,7 +9,6 @@ so moto would still apply the write behind the fake answer.)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from botocore.exceptions import EndpointConnectionError
 from calendly_sync.adapters.aws_clients import dynamodb_client
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler, resign_event
-from tests.conftest import SIGNING_KEY, LocalAws, sample_event
+from tests.conftest import SIGNING_KEY, LocalAws, calendly_invitee_statuses, sample_event
 
 
 class Throttle:
@@ -115,31 +114,13 @@ def test_a_poll_survives_throttling_and_beyond_the_bound_fails_then_resumes(
     assert first["ok"] is True and first["done"] is True
 
     # Beyond it: the run fails cleanly, and the next run completes the table
-    calendly.cancel(next(iter(_active_invitees(calendly))))
+    calendly.cancel(
+        next(uri for uri, status in calendly_invitee_statuses(calendly).items() if status == "active")
+    )
     outage = throttle(50, "UpdateItem")
     failed = run()
     assert failed["ok"] is False and "DynamoDB" in failed["message"]
     outage.remaining = 0  # DynamoDB is back
     recovered = run()
     assert recovered["ok"] is True and recovered["done"] is True
-    stored = {
-        i["uri"]["S"]: i["status"]["S"]
-        for i in aws.all_items()
-        if i["entity"]["S"] == "invitee" and "status" in i
-    }
-    with calendly.state.lock:
-        truth = {
-            calendly.state.uris.invitee(i.event_uuid, i.uuid): i.status
-            for i in calendly.state.invitees.values()
-        }
-    assert stored == truth
-    assert json.dumps(stored)  # the comparison covered every invitee
-
-
-def _active_invitees(calendly: CalendlySandbox) -> list[str]:
-    with calendly.state.lock:
-        return [
-            calendly.state.uris.invitee(i.event_uuid, i.uuid)
-            for i in calendly.state.invitees.values()
-            if i.status == "active"
-        ]
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)

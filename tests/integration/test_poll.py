@@ -11,7 +11,7 @@ import pytest
 from calendly_sync.records import invitee_key, parse_invitee_uri, scheduled_event_key
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler
-from tests.conftest import LocalAws
+from tests.conftest import LocalAws, calendly_invitee_statuses
 
 NOW = datetime.now(UTC)
 
@@ -46,20 +46,6 @@ def poll(event: dict[str, Any] | None = None, context: Any = None) -> dict[str, 
     return answer
 
 
-def truth(calendly: CalendlySandbox) -> dict[str, str]:
-    """Every invitee Calendly holds and its status (read straight from the sandbox's state)."""
-    with calendly.state.lock:
-        return {
-            calendly.state.uris.invitee(i.event_uuid, i.uuid): i.status
-            for i in calendly.state.invitees.values()
-        }
-
-
-def stored(aws: LocalAws) -> dict[str, str]:
-    items = [i for i in aws.all_items() if i.get("entity", {}).get("S") == "invitee" and "status" in i]
-    return {i["uri"]["S"]: i["status"]["S"] for i in items}
-
-
 def entity_items(aws: LocalAws) -> dict[str, str]:
     return {
         f"{i['pk']['S']}/{i['sk']['S']}": i.get("version", {}).get("S", "")
@@ -89,7 +75,7 @@ def test_a_first_sync_fills_the_table(aws: LocalAws, calendly: CalendlySandbox) 
     # Then every event and invitee is in the table, matching Calendly
     assert report["ok"] is True and report["done"] is True
     assert report["events_seen"] == 250 and report["events_changed"] == 250 and report["pages"] == 3
-    assert stored(aws) == truth(calendly)
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
     assert report["event_types_seen"] == 6 and report["members_seen"] >= 3
 
 
@@ -118,16 +104,20 @@ def test_a_cancellation_made_while_webhooks_failed_is_picked_up(
     connect(calendly)
     poll()
     invitee = calendly.book(start_time=NOW + timedelta(days=3))
-    victim = next(uri for uri, status in truth(calendly).items() if status == "active" and uri != invitee)
+    victim = next(
+        uri
+        for uri, status in calendly_invitee_statuses(calendly).items()
+        if status == "active" and uri != invitee
+    )
     calendly.cancel(victim)
 
     # When the poller runs again
     report = poll()
 
     # Then the cancellation and the new booking are in the table, counted as recovered
-    assert stored(aws)[victim] == "canceled" and stored(aws)[invitee] == "active"
+    assert aws.invitee_statuses()[victim] == "canceled" and aws.invitee_statuses()[invitee] == "active"
     assert report["missed_deliveries_recovered"] >= 3  # the canceled invitee and its event, the new booking
-    assert stored(aws) == truth(calendly)
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
 
 
 def test_a_run_cut_off_after_page_two_resumes_and_ends_as_one_run_would(
@@ -145,7 +135,7 @@ def test_a_run_cut_off_after_page_two_resumes_and_ends_as_one_run_would(
     # Then it resumed from the checkpoint, read only the rest, and the table matches Calendly
     assert second["resumed"] is True and second["done"] is True and second["pages"] == 2
     assert first["events_changed"] + second["events_changed"] == 350
-    assert stored(aws) == truth(calendly)
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
 
 
 def test_429_bursts_and_5xx_are_survived_within_the_retry_cap(
@@ -162,7 +152,7 @@ def test_429_bursts_and_5xx_are_survived_within_the_retry_cap(
     # Then the run waits and retries within its cap (5 attempts) and completes
     assert report["ok"] is True and report["done"] is True
     assert report["throttled"] == 2 and report["retries"] == 4
-    assert stored(aws) == truth(calendly)
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
 
 
 def test_an_outage_beyond_the_retry_cap_fails_the_run_cleanly(
@@ -177,7 +167,7 @@ def test_an_outage_beyond_the_retry_cap_fails_the_run_cleanly(
     assert report["ok"] is False and "500" in report["message"]
     assert report["calendly_requests"] == 5  # one call, five attempts, then the run gives up
     calendly.faults.server_errors = 0
-    assert poll()["done"] is True and stored(aws) == truth(calendly)
+    assert poll()["done"] is True and aws.invitee_statuses() == calendly_invitee_statuses(calendly)
 
 
 def test_pacing_keeps_a_tight_rate_limit_free_of_429s(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,7 +198,7 @@ def test_a_disabled_subscription_is_recreated_and_its_gap_re_read(
     load_handler("WebhookSubscriptionFunction")({"action": "ensure"}, FakeLambdaContext())
     poll()
     (subscription,) = calendly.subscriptions()
-    victim = next(uri for uri, status in truth(calendly).items() if status == "active")
+    victim = next(uri for uri, status in calendly_invitee_statuses(calendly).items() if status == "active")
     calendly.cancel(victim)
     calendly.disable_subscription(subscription["uri"])
 
@@ -220,7 +210,7 @@ def test_a_disabled_subscription_is_recreated_and_its_gap_re_read(
     assert any("re-reading since" in note for note in report["notes"])
     (current,) = calendly.subscriptions()
     assert current["state"] == "active" and current["uri"] != subscription["uri"]
-    assert stored(aws)[victim] == "canceled"
+    assert aws.invitee_statuses()[victim] == "canceled"
 
 
 def test_a_backfill_reads_history_in_chunks_and_resumes(aws: LocalAws, calendly: CalendlySandbox) -> None:
@@ -237,7 +227,7 @@ def test_a_backfill_reads_history_in_chunks_and_resumes(aws: LocalAws, calendly:
 
     # Then the history is complete, the second run resumed, and a third has nothing to do
     assert first["done"] is False and rest["resumed"] is True and rest["done"] is True
-    assert stored(aws) == truth(calendly)
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
     assert again["done"] is True and "already complete" in again["message"]
 
 
@@ -320,7 +310,7 @@ def test_slow_responses_time_out_and_are_retried(
     finally:
         recovery.cancel()
     assert report["ok"] is True and report["done"] is True and report["retries"] >= 1
-    assert stored(aws) == truth(calendly)
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
 
 
 def test_a_backfill_puts_right_a_no_show_that_no_event_change_revealed(

@@ -89,7 +89,7 @@ def poll(event: Any, remaining_ms: Callable[[], int], *, now: datetime | None = 
     now = now or datetime.now(UTC)
     mode = "backfill" if isinstance(event, dict) and event.get("mode") == "backfill" else "sync"
     report = PollReport(mode=mode)
-    since = _parse_since(event) if mode == "backfill" else None
+    since = _parse_time(event.get("since")) if mode == "backfill" else None
     if mode == "backfill" and since is None:
         report.ok, report.message = (
             False,
@@ -302,20 +302,16 @@ def _read_window(
     saved = table.checkpoint(name) or {}
     seq = saved.get("seq")
     page_token: str | None = None
-    resuming = (
-        not saved.get("completed_at")
-        and saved.get("page_token")
-        and saved.get("window_start") == records.format_utc(window.start)
-    )
-    if name == "sync" and not saved.get("completed_at") and saved.get("page_token"):
-        # A sync cut off mid-window resumes that very window, so no page is skipped or read twice.
-        window = Window(
-            _parse_time(saved["window_start"]) or window.start, _parse_time(saved["window_end"]) or window.end
-        )
-        resuming = True
-    if resuming:
-        page_token = saved["page_token"]
-        report.resumed = True
+    if not saved.get("completed_at") and saved.get("page_token"):
+        if name == "sync":
+            # A sync cut off mid-window resumes that very window, so no page is skipped or read twice.
+            window = Window(
+                _parse_time(saved["window_start"]) or window.start,
+                _parse_time(saved["window_end"]) or window.end,
+            )
+        if saved.get("window_start") == records.format_utc(window.start):
+            page_token = saved["page_token"]
+            report.resumed = True
     report.window_start = report.window_start or records.format_utc(window.start)
     report.window_end = records.format_utc(window.end)
 
@@ -389,8 +385,7 @@ def _apply_page(
     """
     items = [item for item in map(records.scheduled_event_item, events) if item is not None]
     report.events_seen += len(events)
-    stored = table.stored_versions([item.key for item in items])
-    changed = [item for item in items if stored.get(item.key, "") < item.version]
+    changed = _newer_than_stored(table, items)
     report.events_changed += len(changed)
     to_list = changed + [item for item in items if item not in changed and recheck(item)]
     per_invitee: list[list[Change]] = []
@@ -430,8 +425,7 @@ def _write_changed(
     to_item: Callable[[object], VersionedItem | None],
 ) -> int:
     items = [item for item in map(to_item, resources) if item is not None]
-    stored = table.stored_versions([item.key for item in items])
-    changed = [item for item in items if stored.get(item.key, "") < item.version]
+    changed = _newer_than_stored(table, items)
     report.items_written += len(table.apply_changes(changed).applied)
     return len(items)
 
@@ -444,8 +438,10 @@ def _connection(table: CalendlyTable, client: CalendlyClient) -> tuple[str, str,
     return user, organization, scope_for(role)
 
 
-def _parse_since(event: dict[str, Any]) -> datetime | None:
-    return _parse_time(event.get("since"))
+def _newer_than_stored(table: CalendlyTable, items: list[VersionedItem]) -> list[VersionedItem]:
+    """The items whose version is newer than the table's (one BatchGetItem per 100 keys)."""
+    stored = table.stored_versions([item.key for item in items])
+    return [item for item in items if stored.get(item.key, "") < item.version]
 
 
 def _parse_time(value: object) -> datetime | None:
