@@ -33,14 +33,21 @@ def dedupe_key(envelope: WebhookEnvelope) -> str:
     """Deliveries carry no id, so one is derived from what Calendly gives.
 
     Event name and payload URI name the change; ``updated_at`` tells apart two changes of the
-    same kind to one resource (an event type updated twice, a no-show marked, removed and
-    marked again), which event name and URI alone would swallow as duplicates. A retry of
-    the same delivery repeats all three.
+    same kind to one resource (an event type updated twice), which event name and URI alone
+    would swallow as duplicates. No-show changes leave ``updated_at`` as it was, so they add
+    what does change: a mark its no-show's URI (a re-mark is a new no-show), a removal its
+    envelope's ``created_at`` (each removal is its own delivery). A retry repeats them all.
     """
     payload = envelope.payload
     uri = payload.get("uri")
     marker = normalize_timestamp(payload.get("updated_at")) or format_utc(envelope.created_at)
     parts = [envelope.event, uri if isinstance(uri, str) else "", marker]
+    if envelope.event == "invitee_no_show.created":
+        no_show = payload.get("no_show")
+        no_show_uri = no_show.get("uri") if isinstance(no_show, dict) else None
+        parts.append(no_show_uri if isinstance(no_show_uri, str) else format_utc(envelope.created_at))
+    elif envelope.event == "invitee_no_show.deleted":
+        parts.append(format_utc(envelope.created_at))
     if not isinstance(uri, str):
         # Without a URI only the content can tell two deliveries apart.
         parts.append(records.content_digest(payload))
@@ -52,7 +59,9 @@ def resource_changes(envelope: WebhookEnvelope) -> tuple[Change, ...]:
     event, payload = envelope.event, envelope.payload
     changes: list[Change] = []
     if event in INVITEE_EVENTS:
-        changes.extend(records.invitee_changes(payload, fallback_updated_at=format_utc(envelope.created_at)))
+        # The envelope's created_at is when Calendly saw this state: it orders no-show changes.
+        created_at = format_utc(envelope.created_at)
+        changes.extend(records.invitee_changes(payload, fallback_updated_at=created_at, as_of=created_at))
         if changes:
             scheduled_event = records.scheduled_event_item(payload.get("scheduled_event"))
             if scheduled_event is not None:

@@ -8,7 +8,7 @@ would add about 40 ms to that cold start for nothing this needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic_core import SchemaValidator, ValidationError
@@ -59,9 +59,15 @@ def parse_envelope(body_text: str) -> WebhookEnvelope:
     except ValidationError as error:
         where = sorted({".".join(str(p) for p in e["loc"][:1]) or "body" for e in error.errors()})
         raise NotAnEnvelope(f"not a Calendly webhook envelope (check: {', '.join(where)})") from None
+    try:
+        # Held in UTC: a time at the edge of the calendar (9999-12-31T23:59:59-05:00) has no
+        # UTC reading, and the dedupe key and the no-show order both need one.
+        created_at = fields["created_at"].astimezone(UTC)
+    except OverflowError:
+        raise NotAnEnvelope("not a Calendly webhook envelope (check: created_at)") from None
     return WebhookEnvelope(
         event=fields["event"],
-        created_at=fields["created_at"],
+        created_at=created_at,
         payload=fields["payload"],
         created_by=fields.get("created_by"),
     )

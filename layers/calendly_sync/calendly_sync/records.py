@@ -19,6 +19,10 @@ Between two bodies stamped with the same ``updated_at``, a final state (canceled
 wins, and otherwise the digest picks one winner whatever order they arrive in. The raw
 Calendly object is kept in ``raw`` beside the normalized fields.
 
+An invitee's version has one more part, ``<updated_at>#<final>#~<as of>#<digest>``, because
+Calendly marks and removes a no-show without touching ``updated_at``: on a tie, ``as of``
+(when the body's state is known to hold) orders the no-show changes. See ``invitee_version``.
+
 Everything here is pure: the webhook receiver and the poller build the same items from the
 same Calendly objects, and ``adapters.dynamodb`` writes them.
 """
@@ -135,21 +139,30 @@ def parse_invitee_uri(uri: object) -> tuple[str, str] | None:
 
 
 def format_utc(value: datetime) -> str:
-    """Fixed-width UTC ISO-8601 with microseconds, so timestamps compare as text."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC ISO-8601 with microseconds, so timestamps compare as text.
+
+    Raises ``OverflowError`` for a time whose UTC reading falls outside years 1 to 9999.
+    """
+    # isoformat, not strftime: strftime("%Y") writes year 1 as "1", which breaks text order.
+    utc = value.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def normalize_timestamp(value: object) -> str | None:
-    """Calendly's ISO-8601 time as fixed-width UTC with microseconds (sorts as text), else None."""
+    """Calendly's ISO-8601 time as fixed-width UTC with microseconds (sorts as text), else None.
+
+    A time that cannot be represented in UTC (``9999-12-31T23:59:59-05:00``, year 10000) is
+    ``None`` like any other unreadable time, never an exception.
+    """
     if not isinstance(value, str) or not value:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return format_utc(parsed)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return format_utc(parsed)
 
 
 def compact_json(value: object) -> str:
@@ -163,6 +176,60 @@ def content_digest(value: object) -> str:
 
 def _version(resource: Mapping[str, Any], updated_at: str, *, final: bool = False) -> str:
     return f"{updated_at}#{1 if final else 0}#{content_digest(resource)[:16]}"
+
+
+#: Starts the ``as of`` part of an invitee version. It sorts after every hex digit, so on a
+#: tie of ``updated_at`` and final flag, a version with ``as of`` wins over one written
+#: before invitee versions had it (``<updated_at>#<final>#<digest>``), whose digest would
+#: otherwise sort against a timestamp by chance.
+_AS_OF_MARK = "~"
+
+
+def invitee_version(resource: Mapping[str, Any], updated_at: str, *, final: bool, as_of: str) -> str:
+    """``<updated_at>#<final>#~<as of>#<digest>``: what orders two bodies of one invitee.
+
+    ``updated_at`` first, then a final state (canceled) wins, then ``as of``, the moment the
+    body's state is known to hold: Calendly leaves ``updated_at`` as it was when a no-show is
+    marked or removed, so only ``as of`` tells those states apart. The digest settles the rest.
+    """
+    return f"{updated_at}#{1 if final else 0}#{_AS_OF_MARK}{as_of}#{content_digest(resource)[:16]}"
+
+
+def _state_parts(version: str) -> tuple[str, str, str] | None:
+    """``(updated_at, final, digest)`` of an invitee version that has ``as of``, else None."""
+    parts = version.split("#")
+    if len(parts) != 4 or not parts[2].startswith(_AS_OF_MARK):
+        return None
+    return parts[0], parts[1], parts[3]
+
+
+def same_state(stored_version: str, new_version: str) -> bool:
+    """True when two versions describe the same state, whatever their ``as of`` says.
+
+    A reader that reads an unchanged invitee again (the poller) must not rewrite it: its
+    ``as of`` is later, so the write would land and change nothing but the version. A stored
+    version without ``as of`` (written before invitee versions had one) is never the same
+    state: rewriting it once gives it an ``as of`` that later no-show changes can be ordered by.
+    """
+    if stored_version == new_version:
+        return True
+    stored, new = _state_parts(stored_version), _state_parts(new_version)
+    return stored is not None and stored == new
+
+
+def _as_of(no_show: object, *, as_of: str | None, updated_at: str) -> str:
+    """When a body's state is known to hold, for ordering no-show changes (see ``invitee_version``).
+
+    A body with a no-show holds from the no-show's own ``created_at``: every reading of one
+    mark gets the same moment, a reading of a later removal or re-mark a later one. A body
+    without one holds as of the caller's ``as_of`` (a delivery's envelope ``created_at``, the
+    moment a poll read it); without that, as of ``updated_at``, the earliest it can be.
+    """
+    if isinstance(no_show, Mapping):
+        marked_at = normalize_timestamp(no_show.get("created_at"))
+        if marked_at is not None:
+            return marked_at
+    return normalize_timestamp(as_of) or updated_at
 
 
 def _text(value: object) -> str | None:
@@ -216,8 +283,12 @@ def scheduled_event_item(resource: object) -> VersionedItem | None:
     )
 
 
-def invitee_changes(resource: object, *, fallback_updated_at: str) -> list[Change]:
+def invitee_changes(resource: object, *, fallback_updated_at: str, as_of: str | None = None) -> list[Change]:
     """The invitee's item plus the reschedule links it implies; empty if it is not an invitee.
+
+    ``as_of`` (UTC text as ``format_utc`` writes it) is the moment this body was true: a
+    delivery's envelope ``created_at``, or when a poll read it. It orders no-show changes,
+    which leave ``updated_at`` as it was (``invitee_version``).
 
     The embedded ``scheduled_event`` is left out of the invitee's ``raw``: it is stored as the
     event's own item.
@@ -273,7 +344,12 @@ def invitee_changes(resource: object, *, fallback_updated_at: str) -> list[Chang
     if new_ids and new_ids != ids:
         attributes["new_invitee"] = new_invitee
         changes.append(LinkUpdate(invitee_key(*new_ids), _link(new_invitee, new_ids, old_invitee=own["uri"])))
-    version = _version(own, updated_at, final=attributes["status"] == "canceled")
+    version = invitee_version(
+        own,
+        updated_at,
+        final=attributes["status"] == "canceled",
+        as_of=_as_of(own.get("no_show"), as_of=as_of, updated_at=updated_at),
+    )
     changes.insert(0, VersionedItem(invitee_key(event_uuid, invitee_uuid), version, attributes))
     return changes
 
