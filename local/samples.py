@@ -126,19 +126,19 @@ class Booking:
         self.invitee_updated = self.event_updated = moment
         return envelope("invitee.canceled", self.invitee(), moment)
 
+    # Calendly leaves the invitee's (and the event's) updated_at as it was when a no-show is
+    # marked or removed (api-facts.md); each mark is a new no-show with its own URI.
     def mark_no_show(self) -> dict[str, Any]:
         moment = self._tick()
         self.no_show = {
             "uri": f"{CALENDLY}/invitee_no_shows/{uuid.uuid4()}",
             "created_at": _timestamp(moment),
         }
-        self.invitee_updated = moment
         return envelope("invitee_no_show.created", self.invitee(), moment)
 
     def unmark_no_show(self) -> dict[str, Any]:
         moment = self._tick()
         self.no_show = None
-        self.invitee_updated = moment
         return envelope("invitee_no_show.deleted", self.invitee(), moment)
 
     def reschedule(self, new_start: datetime) -> tuple[Booking, list[dict[str, Any]]]:

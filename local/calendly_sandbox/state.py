@@ -282,9 +282,9 @@ class SandboxState:
             invitee, event = self._find_invitee(invitee_reference_)
             if invitee.no_show is not None:
                 raise ValueError("invitee is already marked as a no-show")
-            now = self.clock.after(invitee.updated_at)
-            invitee.no_show = NoShow(self.new_uuid(), now)
-            invitee.updated_at = now
+            # As Calendly does: a new no-show (its own uuid each time) and the invitee's and
+            # the event's updated_at left as they were (README, "No-shows").
+            invitee.no_show = NoShow(self.new_uuid(), self.clock.now())
             return [self._invitee_event("invitee_no_show.created", invitee, event)]
 
     def unmark_no_show(self, invitee_reference_: str) -> list[WebhookEvent]:
@@ -292,8 +292,7 @@ class SandboxState:
             invitee, event = self._find_invitee(invitee_reference_)
             if invitee.no_show is None:
                 raise ValueError("invitee is not marked as a no-show")
-            invitee.no_show = None
-            invitee.updated_at = self.clock.after(invitee.updated_at)
+            invitee.no_show = None  # updated_at left as it was, as for a mark
             return [self._invitee_event("invitee_no_show.deleted", invitee, event)]
 
     def _create_booking(
