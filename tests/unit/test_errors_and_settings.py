@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from calendly_sync.errors import (
+    CalendlyAnswerInvalid,
     CalendlySyncError,
+    CalendlyUnavailable,
     ConfigurationError,
     NotAnEnvelope,
     PayloadTooLarge,
@@ -63,3 +65,51 @@ def test_settings_read_wiring_and_trim_the_base_url() -> None:
 def test_bad_settings_fail_with_a_clear_message(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_environment(environ)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.calendly.com",
+        "https://api.calendly.com/",
+        "https://proxy.example.com/calendly",
+        "http://127.0.0.1:9000",
+        "http://localhost:8080/",
+        "http://[::1]:9000",
+    ],
+)
+def test_the_calendly_base_url_is_https_or_a_loopback_sandbox(url: str) -> None:
+    settings = Settings.from_environment({"TABLE_NAME": "t", "CALENDLY_API_BASE_URL": url})
+    assert settings.calendly_api_base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://api.calendly.com", "must use https://"),
+        ("http://10.0.0.5:8080", "must use https://"),
+        ("http://127.0.0.1.example.com", "must use https://"),
+        ("ftp://api.calendly.com", "must use https://"),
+        ("api.calendly.com", "must be an absolute URL"),
+        ("https://", "must be an absolute URL"),
+        ("https://api.calendly.com:99999", "must be an absolute URL"),
+        ("https://api.calendly.com/?redirect=x", "must not carry credentials, a query or a fragment"),
+    ],
+)
+def test_a_calendly_base_url_that_could_leak_the_token_is_refused(url: str, message: str) -> None:
+    # The token rides in every request's Authorization header: never over plain http off the machine.
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_environment({"TABLE_NAME": "t", "CALENDLY_API_BASE_URL": url})
+
+
+def test_a_refused_base_url_with_credentials_is_not_repeated_in_the_error() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_environment({"TABLE_NAME": "t", "CALENDLY_API_BASE_URL": "https://me:hunter2@host"})
+    assert "hunter2" not in str(raised.value)
+
+
+def test_an_invalid_calendly_answer_is_a_kind_of_unavailable_with_its_own_reason() -> None:
+    # Callers stop and keep what is stored (as for an outage); metrics count it apart.
+    error = CalendlyAnswerInvalid("Calendly answered GET /users/me with an empty body")
+    assert isinstance(error, CalendlyUnavailable)
+    assert error.reason == "calendly_answer_invalid"

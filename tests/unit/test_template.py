@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -180,3 +181,27 @@ def test_the_poller_never_overlaps_and_leaves_room_to_checkpoint(template: dict[
     assert properties["ReservedConcurrentExecutions"] == 1
     # poller.SAFETY_MARGIN_MS is 20 s: the timeout must leave a working run well beyond it
     assert properties["Timeout"] >= 120
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://api.calendly.com", True),
+        ("https://api.calendly.com/", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost", True),
+        ("http://[::1]:9000", True),
+        ("http://api.calendly.com", False),
+        ("http://127.0.0.1.example.com", False),
+        ("https://user:secret@api.calendly.com", False),
+        ("https://api.calendly.com/?next=x", False),
+        ("ftp://api.calendly.com", False),
+    ],
+)
+def test_the_calendly_base_url_parameter_is_https_or_loopback(
+    template: dict[str, Any], url: str, allowed: bool
+) -> None:
+    # CloudFormation matches AllowedPattern against the whole value (Java regex, same syntax here).
+    parameter = template["Parameters"]["CalendlyApiBaseUrl"]
+    assert (re.fullmatch(parameter["AllowedPattern"], url) is not None) is allowed
+    assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])

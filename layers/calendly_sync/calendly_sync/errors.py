@@ -72,6 +72,23 @@ class CalendlyUnavailable(CalendlySyncError):
     reason = "calendly_unavailable"
 
 
+class CalendlyAnswerInvalid(CalendlyUnavailable):
+    """Calendly answered, but with something we must not use: a redirect, an empty or non-JSON body,
+    a body without the members the endpoint documents, or an impossible time.
+
+    A kind of ``CalendlyUnavailable`` on purpose: every caller already treats that as "stop, keep
+    what is stored, try again later", which is right here too (nothing from the answer is applied).
+    The client retries a GET that answered this way under the same policy as a 5xx, because a
+    truncated body or a proxy's error page is usually gone a moment later; it never retries a
+    POST or DELETE (the first one may have taken effect) nor a redirect (Calendly does not
+    redirect API calls, so a 3xx means a wrong base URL or something in the way, and following it
+    would carry the token, or a signing key, to another host). Its own ``reason`` counts it
+    apart from outages. The message names the method and path, never the token or query values.
+    """
+
+    reason = "calendly_answer_invalid"
+
+
 class TimeBudgetExhausted(CalendlySyncError):
     """Going on would pass the Lambda's deadline: checkpoint and let the next run resume."""
 

@@ -10,10 +10,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from urllib.parse import urlsplit
 
 from calendly_sync.errors import ConfigurationError
 
 DEFAULT_CALENDLY_API_BASE_URL = "https://api.calendly.com"
+# Plain http only where nothing leaves the machine: the local runner's and the tests' sandbox.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +48,7 @@ class Settings:
             table_name=table_name,
             signing_key_secret_id=env.get("SIGNING_KEY_SECRET_ARN") or None,
             token_secret_id=env.get("TOKEN_SECRET_ARN") or None,
-            calendly_api_base_url=(env.get("CALENDLY_API_BASE_URL") or DEFAULT_CALENDLY_API_BASE_URL).rstrip(
-                "/"
-            ),
+            calendly_api_base_url=_calendly_base_url(env.get("CALENDLY_API_BASE_URL")),
             webhook_url=env.get("WEBHOOK_URL") or None,
             max_webhook_body_bytes=_positive_int(env, "MAX_WEBHOOK_BODY_BYTES", 256 * 1024),
             signature_tolerance_seconds=_positive_int(env, "SIGNATURE_TOLERANCE_SECONDS", 180),
@@ -58,6 +59,31 @@ class Settings:
             poll_horizon_days=_positive_int(env, "POLL_HORIZON_DAYS", 180),
             backfill_chunk_days=_positive_int(env, "BACKFILL_CHUNK_DAYS", 30),
         )
+
+
+def _calendly_base_url(raw: str | None) -> str:
+    """``https://`` only (loopback ``http://`` aside): the token travels in every request's header."""
+    value = (raw or "").strip() or DEFAULT_CALENDLY_API_BASE_URL
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 (an out-of-range or non-numeric port raises here)
+    except ValueError:
+        host = None
+    problem = None
+    if not host:
+        problem = "must be an absolute URL such as https://api.calendly.com"
+    elif parts.scheme == "http" and host not in LOOPBACK_HOSTS:
+        problem = "must use https:// (plain http:// only on 127.0.0.1, localhost or [::1])"
+    elif parts.scheme not in ("https", "http"):
+        problem = "must use https://"
+    elif parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        problem = "must not carry credentials, a query or a fragment"
+    if problem:
+        # Naming the URL helps whoever set it, unless it carries credentials.
+        shown = "" if "@" in value else f", got {value!r}"
+        raise ConfigurationError(f"CALENDLY_API_BASE_URL {problem}{shown}")
+    return value.rstrip("/")
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

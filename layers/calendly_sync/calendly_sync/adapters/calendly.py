@@ -1,4 +1,4 @@
-"""Calendly API v2 over HTTPS: bearer auth, timeouts, pacing, bounded retries, every page.
+"""Calendly API v2 over HTTPS: bearer auth, timeouts, pacing, bounded retries, every page, checked answers.
 
 One ``requests.Session`` per process. Before a request, the client waits out the rate-limit
 window when the last answer said none are left (``X-RateLimit-Remaining`` /
@@ -7,24 +7,58 @@ still waits for the reset; 5xx, timeouts and connection errors back off with jit
 4xx are never retried. Whatever remains becomes ``CalendlyRejected`` (4xx) or
 ``CalendlyUnavailable``; a wait that would pass the caller's deadline raises
 ``TimeBudgetExhausted`` instead, so a Lambda can checkpoint and stop.
+
+A 200 is not trusted blindly: a single-resource read must answer ``{"resource": {...}}``, a
+list ``{"collection": [objects], "pagination": {"next_page_token": null | "..."}}``, and every
+``*_at`` / ``*_time`` member a plausible time; anything else (an empty body included: it is
+never "the last page") raises ``CalendlyAnswerInvalid``. Redirects are never followed: the
+token and a new subscription's signing key go to the configured host or nowhere.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import requests
 
-from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable, TimeBudgetExhausted
+from calendly_sync.errors import (
+    CalendlyAnswerInvalid,
+    CalendlyRejected,
+    CalendlyUnavailable,
+    TimeBudgetExhausted,
+)
 
 # Calendly's own delivery timeouts are 10 s connect, 15 s read; our reads are smaller calls.
 TIMEOUT_SECONDS = (5.0, 15.0)
 MAX_PAGE_SIZE = 100
+# Calendly's rate-limit window is one minute: a longer X-RateLimit-Reset is nonsense, not a plan.
+MAX_RATE_LIMIT_WAIT_SECONDS = 60.0
+# Far outside anything Calendly schedules, far inside what datetime arithmetic survives.
+PLAUSIBLE_YEARS = range(1970, 3000)
+
+# The last path segment of every paginated list endpoint (OpenAPI description and api-facts.md).
+_LIST_ENDPOINTS = frozenset(
+    {
+        "scheduled_events",
+        "invitees",
+        "event_types",
+        "organization_memberships",
+        "webhook_subscriptions",
+        "invitations",
+        "routing_forms",
+        "routing_form_submissions",
+        "activity_log_entries",
+    }
+)
+
+Shape = Literal["resource", "list", "any"]
 
 
 @cache
@@ -43,6 +77,8 @@ class CallStats:
     throttled: int = 0  # 429 answers
     retries: int = 0
     paced_seconds: float = 0.0  # time spent waiting for the rate-limit window
+    invalid_answers: int = 0  # redirects and unusable 2xx bodies (retried or not)
+    rate_headers_ignored: int = 0  # X-RateLimit-* present but not finite, non-negative numbers
 
 
 @dataclass(frozen=True)
@@ -53,6 +89,13 @@ class RetryPolicy:
 
 
 POLLING_RETRIES = RetryPolicy(attempts=5)
+
+
+class Page(NamedTuple):
+    """One page of a list: its items, and the token of the next page (None on the last)."""
+
+    items: list[dict[str, Any]]
+    next_page_token: str | None
 
 
 class CalendlyClient:
@@ -76,7 +119,7 @@ class CalendlyClient:
         self._sleep = sleep
         self._clock = clock
         self._remaining: int | None = None
-        self._reset_seconds = 0.0
+        self._reset_seconds: float | None = None
         self.stats = CallStats()
 
     def __repr__(self) -> str:  # never show the token
@@ -96,16 +139,31 @@ class CalendlyClient:
             f"/scheduled_events/{event_uri.rstrip('/').rsplit('/', 1)[-1]}/invitees", {}
         )
 
+    def page(self, path: str, params: Mapping[str, str], page_token: str | None = None) -> Page:
+        """One page of the list at ``path``: ``params`` as given, plus ``page_token`` when set.
+
+        For callers that checkpoint between pages or restart a page; ``collection`` reads them all.
+        """
+        query = {**params, **({"page_token": page_token} if page_token else {})}
+        answer = self._call("GET", path, params=query, body=None, expect="list")
+        return Page(answer["collection"], answer["pagination"]["next_page_token"])
+
     def collection(self, path: str, params: Mapping[str, str]) -> Iterator[dict[str, Any]]:
         """Follow ``next_page_token`` until it is null, keeping the other query parameters."""
         query = {**params, "count": str(MAX_PAGE_SIZE)}
+        token: str | None = None
         while True:
-            page = self.get(path, query)
-            yield from page.get("collection", [])
-            token = (page.get("pagination") or {}).get("next_page_token")
-            if not token:
+            items, next_token = self.page(path, query, token)
+            yield from items
+            if next_token is None:
                 return
-            query = {**query, "page_token": token}
+            if next_token == token:
+                # Following it would read the same page forever.
+                self.stats.invalid_answers += 1
+                raise CalendlyAnswerInvalid(
+                    f"Calendly answered GET {path} with the same next_page_token again"
+                )
+            token = next_token
 
     def webhook_subscriptions(
         self, organization: str, scope: str, user: str | None = None
@@ -114,13 +172,15 @@ class CalendlyClient:
         yield from self.collection("/webhook_subscriptions", params)
 
     def create_webhook_subscription(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        resource: dict[str, Any] = self.request("POST", "/webhook_subscriptions", body=body)["resource"]
+        answer = self._call("POST", "/webhook_subscriptions", params=None, body=body, expect="resource")
+        resource: dict[str, Any] = answer["resource"]
         return resource
 
     def delete_webhook_subscription(self, uri: str) -> None:
         self.request("DELETE", f"/webhook_subscriptions/{uri.rstrip('/').rsplit('/', 1)[-1]}")
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """A checked GET: ``{"resource": {...}}``, or ``collection`` and ``pagination`` for a list path."""
         return self.request("GET", path, params=params)
 
     def request(
@@ -132,10 +192,19 @@ class CalendlyClient:
         body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One call, paced and retried by the policy; 2xx answers its JSON body (``{}`` for 204)."""
+        return self._call(method, path, params=params, body=body, expect=_shape_for(method, path))
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+        expect: Shape,
+    ) -> dict[str, Any]:
         for attempt in range(1, self._retry.attempts + 1):
-            if self._remaining is not None and self._remaining <= 0:
-                self._wait(self._reset_seconds, paced=True)
-                self._remaining = None
+            self._pace()
             try:
                 response = self._session.request(
                     method,
@@ -144,40 +213,77 @@ class CalendlyClient:
                     json=body,
                     headers={"Authorization": f"Bearer {self._token}"},
                     timeout=TIMEOUT_SECONDS,
+                    # A redirect would carry the token (and a signing key in the body) elsewhere.
+                    allow_redirects=False,
                 )
             except requests.RequestException as error:
                 self.stats.requests += 1
-                failure = f"Calendly unreachable ({type(error).__name__})"
-                self._back_off(attempt, failure)
+                self._back_off(attempt, CalendlyUnavailable(f"Calendly unreachable ({type(error).__name__})"))
                 continue
             self.stats.requests += 1
             self._note_rate_limit(response)
-            if response.status_code == 429:
+            status = response.status_code
+            if 300 <= status < 400:
+                self.stats.invalid_answers += 1
+                raise CalendlyAnswerInvalid(
+                    f"Calendly answered {status} (a redirect) to {method} {path}: redirects are never "
+                    "followed; check CALENDLY_API_BASE_URL"
+                )
+            if status == 429:
                 self.stats.throttled += 1
                 if attempt < self._retry.attempts:
                     self.stats.retries += 1
-                    self._wait(max(self._reset_seconds, 1.0), paced=True)
+                    self._wait(self._throttled_wait(attempt), paced=True)
+                    self._remaining = None  # that wait was the window's reset: do not wait it twice
                     continue
                 raise CalendlyUnavailable(f"Calendly answered 429 to {method} {path}")
-            if response.status_code >= 500:
-                self._back_off(attempt, f"Calendly answered {response.status_code} to {method} {path}")
+            if status >= 500:
+                self._back_off(attempt, CalendlyUnavailable(f"Calendly answered {status} to {method} {path}"))
                 continue
-            return _answer(response, method, path)
+            if status >= 400:
+                raise _rejected(response)
+            try:
+                return _checked_answer(response, method, path, expect)
+            except CalendlyAnswerInvalid as invalid:
+                self.stats.invalid_answers += 1
+                if method != "GET":
+                    raise  # the first POST or DELETE may have taken effect: never send it twice
+                self._back_off(attempt, invalid)
         raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
-    def _note_rate_limit(self, response: requests.Response) -> None:
-        try:
-            self._remaining = int(response.headers["X-RateLimit-Remaining"])
-            self._reset_seconds = float(response.headers["X-RateLimit-Reset"])
-        except (KeyError, ValueError):
+    def _pace(self) -> None:
+        if self._remaining is not None and self._remaining <= 0 and self._reset_seconds is not None:
+            self._wait(self._reset_seconds, paced=True)
             self._remaining = None
 
-    def _back_off(self, attempt: int, failure: str) -> None:
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        raw_remaining = response.headers.get("X-RateLimit-Remaining")
+        raw_reset = response.headers.get("X-RateLimit-Reset")
+        remaining = _non_negative(raw_remaining)
+        reset = _non_negative(raw_reset)
+        if remaining is None or reset is None or not remaining.is_integer():
+            if raw_remaining is not None or raw_reset is not None:
+                self.stats.rate_headers_ignored += 1
+            # Unknown: do not pace on it; a 429 still waits (see _throttled_wait).
+            self._remaining = self._reset_seconds = None
+            return
+        self._remaining = int(remaining)
+        self._reset_seconds = min(reset, MAX_RATE_LIMIT_WAIT_SECONDS)
+
+    def _throttled_wait(self, attempt: int) -> float:
+        if self._reset_seconds is not None:
+            return max(self._reset_seconds, 1.0)
+        return max(self._back_off_delay(attempt), 1.0)
+
+    def _back_off(self, attempt: int, failure: CalendlyUnavailable) -> None:
         if attempt >= self._retry.attempts:
-            raise CalendlyUnavailable(failure)
+            raise failure
         self.stats.retries += 1
+        self._wait(self._back_off_delay(attempt), paced=False)
+
+    def _back_off_delay(self, attempt: int) -> float:
         delay = min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1))
-        self._wait(delay * random.uniform(0.5, 1.0), paced=False)  # noqa: S311 (jitter, not security)
+        return delay * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not security)
 
     def _wait(self, seconds: float, *, paced: bool) -> None:
         if self.deadline is not None and self._clock() + seconds > self.deadline:
@@ -187,27 +293,112 @@ class CalendlyClient:
         self._sleep(seconds)
 
 
-def _answer(response: requests.Response, method: str, path: str) -> dict[str, Any]:
-    if response.status_code >= 400:
-        title, message = _error_body(response)
-        raise CalendlyRejected(
-            f"Calendly answered {response.status_code} {title}: {message}",
-            status=response.status_code,
-            title=title,
-            detail=message,
-        )
-    if response.status_code == 204 or not response.content:
-        return {}
+def _non_negative(raw: str | None) -> float | None:
+    """A finite, non-negative number, or None (absent, ``nan``, ``inf``, ``-5``, ``soon``)."""
+    if raw is None:
+        return None
     try:
-        answer: dict[str, Any] = response.json()
+        value = float(raw)
     except ValueError:
-        raise CalendlyUnavailable(f"Calendly answered {method} {path} with a body that is not JSON") from None
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _shape_for(method: str, path: str) -> Shape:
+    if method.upper() != "GET":
+        return "any"
+    return "list" if path.rstrip("/").rsplit("/", 1)[-1] in _LIST_ENDPOINTS else "resource"
+
+
+def _rejected(response: requests.Response) -> CalendlyRejected:
+    title, message = _error_body(response)
+    return CalendlyRejected(
+        f"Calendly answered {response.status_code} {title}: {message}",
+        status=response.status_code,
+        title=title,
+        detail=message,
+    )
+
+
+def _checked_answer(response: requests.Response, method: str, path: str, expect: Shape) -> dict[str, Any]:
+    def invalid(what: str) -> CalendlyAnswerInvalid:
+        return CalendlyAnswerInvalid(f"Calendly answered {method} {path} with {what}")
+
+    if response.status_code == 204 or (not response.content and expect == "any"):
+        return {}
+    if not response.content:
+        raise invalid("an empty body")  # never "the last page": the rest would be skipped unseen
+    try:
+        answer = response.json()
+    except (ValueError, RecursionError):
+        raise invalid("a body that is not JSON") from None
+    if not isinstance(answer, dict):
+        raise invalid(f"JSON {type(answer).__name__} where an object belongs")
+    if expect == "resource" and not isinstance(answer.get("resource"), dict):
+        raise invalid('no "resource" object')
+    if expect == "list":
+        problem = _list_problem(answer)
+        if problem:
+            raise invalid(problem)
+    problem = _time_problem(answer)
+    if problem:
+        raise invalid(problem)
     return answer
+
+
+def _list_problem(answer: dict[str, Any]) -> str | None:
+    collection = answer.get("collection")
+    if not isinstance(collection, list):
+        return 'no "collection" list'
+    if not all(isinstance(item, dict) for item in collection):
+        return 'a "collection" holding something other than objects'
+    pagination = answer.get("pagination")
+    if not isinstance(pagination, dict):
+        return 'no "pagination" object'
+    if "next_page_token" not in pagination:
+        return 'a "pagination" without next_page_token'
+    token = pagination["next_page_token"]
+    if token is not None and not (isinstance(token, str) and token):
+        return "a next_page_token that is neither null nor a non-empty string"
+    return None
+
+
+def _time_problem(answer: dict[str, Any]) -> str | None:
+    """The first ``*_at`` / ``*_time`` member that is not null and not a plausible ISO-8601 time."""
+    pending: list[Any] = [answer]  # a loop, not recursion: JSON nests as deep as the parser allows
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            if isinstance(key, str) and key.endswith(("_at", "_time")) and value is not None:
+                if not _plausible_time(value):
+                    return f"an impossible time in {key!r}"
+            elif isinstance(value, dict | list):
+                pending.append(value)
+    return None
+
+
+def _plausible_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return False
+    return parsed.year in PLAUSIBLE_YEARS
 
 
 def _error_body(response: requests.Response) -> tuple[str, str]:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
+        return response.reason or "Error", ""
+    if not isinstance(body, dict):
         return response.reason or "Error", ""
     return str(body.get("title", response.reason)), str(body.get("message", ""))
