@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calendly_sync.receiver import DeliveryReceipt, accept_delivery
-from calendly_sync.records import invitee_key
+from calendly_sync.records import format_utc, invitee_changes, invitee_key, same_state
 from calendly_sync.signature import sign
 from local.samples import Booking, event_type_envelope
 from tests.conftest import SIGNING_KEY, LocalAws
@@ -229,3 +229,140 @@ def test_the_access_patterns_answer_from_the_indexes(aws: LocalAws) -> None:
     # pattern 4: the deliveries of the day, deduplicated, with their TTL
     deliveries = table.deliveries_received(time.strftime("%Y-%m-%d", time.gmtime()))
     assert len(deliveries) == 3 and all(d["expires_at"] > time.time() + 89 * 86400 for d in deliveries)
+
+
+# --- no-shows: Calendly leaves updated_at as it was, so order comes from the no-show itself ---
+
+
+def no_show_of(aws: LocalAws, booking: Booking) -> str | None:
+    invitee = aws.table.get(invitee_key(booking.event_uuid, booking.invitee_uuid))
+    assert invitee is not None
+    return invitee.get("no_show")
+
+
+def no_show_story(steps: int) -> tuple[Booking, list[dict[str, Any]], list[str | None]]:
+    """Booked, then marked / unmarked in turn ``steps`` times: the deliveries, and Calendly's
+    no-show after each one (the no-show URI, or None)."""
+    booking = Booking(start=START)
+    deliveries, truth = [booking.book()], [None]
+    for step in range(steps):
+        deliveries.append(booking.unmark_no_show() if step % 2 else booking.mark_no_show())
+        truth.append(booking.no_show["uri"] if booking.no_show else None)
+    return booking, deliveries, truth
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3], ids=["mark", "mark-unmark", "mark-unmark-remark"])
+def test_every_order_of_no_show_changes_ends_as_calendly_does(aws: LocalAws, steps: int) -> None:
+    # Given a booking whose no-show was marked, removed and marked again (updated_at never moves)
+    booking, story, truth = no_show_story(steps)
+    assert len({envelope["payload"]["updated_at"] for envelope in story}) == 1
+
+    for order in itertools.permutations(story):
+        empty_table(aws)
+        # When its deliveries arrive in any order, then all again (Calendly's retries)
+        first = [deliver(envelope) for envelope in order]
+        again = [deliver(envelope) for envelope in reversed(order)]
+
+        # Then each real change was stored once, each retry was a duplicate,
+        # and the invitee ends with Calendly's final no-show
+        assert [r.status for r in first] == ["stored"] * len(story), [e["event"] for e in order]
+        assert [r.status for r in again] == ["duplicate"] * len(story)
+        assert no_show_of(aws, booking) == truth[-1], [e["event"] for e in order]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.integers(min_value=1, max_value=5),
+    cancel=st.booleans(),
+    data=st.data(),
+)
+def test_no_show_histories_with_duplicates_converge_on_calendlys_state(
+    aws: LocalAws, steps: int, cancel: bool, data: st.DataObject
+) -> None:
+    # Given any history of marks and removals (a re-mark, a second removal), maybe a cancellation
+    booking, story, truth = no_show_story(steps)
+    if cancel:
+        story.append(booking.cancel())
+    empty_table(aws)
+    for envelope in story:
+        deliver(envelope)
+    expected = resources(aws)
+
+    # When its deliveries arrive shuffled, some of them several times
+    copies = data.draw(st.lists(st.integers(1, 3), min_size=len(story), max_size=len(story)))
+    arrivals = data.draw(st.permutations([e for e, n in zip(story, copies, strict=True) for _ in range(n)]))
+    empty_table(aws)
+    receipts = [deliver(envelope) for envelope in arrivals]
+
+    # Then one delivery per change was stored, and the table is the one in-order delivery gives
+    assert sum(r.status == "stored" for r in receipts) == len(story)
+    assert resources(aws) == expected
+    assert no_show_of(aws, booking) == truth[-1]
+
+
+def test_a_poll_reading_corrects_a_lost_removal_and_a_later_mark_corrects_it(aws: LocalAws) -> None:
+    # Given a booking marked a no-show, whose removal's delivery was lost
+    booking = Booking(start=START)
+    deliver(booking.book())
+    deliver(booking.mark_no_show())
+    booking.unmark_no_show()
+    assert no_show_of(aws, booking) is not None
+
+    # When a poll reads the invitee (no no-show) and writes it as the poller does
+    read_at = format_utc(booking.clock + timedelta(seconds=1))
+    reading = invitee_changes(booking.invitee(), fallback_updated_at=read_at, as_of=read_at)
+    aws.table.apply_changes(reading)
+
+    # Then the flag is cleared, though updated_at is the one already stored
+    assert no_show_of(aws, booking) is None
+
+    # When the invitee is marked again after that reading
+    booking.clock += timedelta(seconds=2)
+    deliver(booking.mark_no_show())
+
+    # Then the later mark wins over the poll's reading, and replaying that reading changes nothing
+    assert no_show_of(aws, booking) == booking.no_show["uri"]  # type: ignore[index]
+    outcome = aws.table.apply_changes(reading)
+    assert not outcome.applied and no_show_of(aws, booking) == booking.no_show["uri"]  # type: ignore[index]
+
+
+def test_a_stale_poll_reading_does_not_undo_a_later_removal(aws: LocalAws) -> None:
+    # Given a poll that read the invitee while it was marked, but wrote after the removal arrived
+    booking = Booking(start=START)
+    deliver(booking.book())
+    deliver(booking.mark_no_show())
+    read_at = format_utc(booking.clock + timedelta(microseconds=1))
+    stale = invitee_changes(booking.invitee(), fallback_updated_at=read_at, as_of=read_at)
+    booking.clock += timedelta(seconds=1)
+    deliver(booking.unmark_no_show())
+
+    # When that reading is written
+    outcome = aws.table.apply_changes(stale)
+
+    # Then it is stale: the removal stays
+    assert not outcome.applied and no_show_of(aws, booking) is None
+
+
+@pytest.mark.parametrize("digest", ["0000000000000000", "ffffffffffffffff"])
+def test_a_mark_wins_over_a_version_written_before_no_show_ordering(aws: LocalAws, digest: str) -> None:
+    # Given an invitee stored by the previous release, version <updated_at>#0#<digest>
+    booking = Booking(start=START)
+    deliver(booking.book())
+    key = invitee_key(booking.event_uuid, booking.invitee_uuid)
+    stored = aws.table.get(key)
+    assert stored is not None
+    legacy = f"{stored['updated_at']}#0#{digest}"
+    aws.dynamodb.update_item(
+        TableName=aws.table_name,
+        Key={"pk": {"S": key.pk}, "sk": {"S": key.sk}},
+        UpdateExpression="SET version = :v",
+        ExpressionAttributeValues={":v": {"S": legacy}},
+    )
+
+    # When the no-show is marked (same updated_at), whatever digest the old version had
+    deliver(booking.mark_no_show())
+
+    # Then the mark lands, and the poller sees that state as new (not the same as the old one)
+    assert no_show_of(aws, booking) == booking.no_show["uri"]  # type: ignore[index]
+    marked = aws.table.get(key)
+    assert marked is not None and not same_state(legacy, marked["version"])
