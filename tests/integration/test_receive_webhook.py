@@ -16,7 +16,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from calendly_sync.adapters.aws_clients import dynamodb_client
-from calendly_sync.records import invitee_key, scheduled_event_key
+from calendly_sync.records import DeliveryItem, delivery_key, invitee_key, scheduled_event_key
 from local.lambda_runtime import http_api_event, resign_event, signed_delivery_event
 from tests.conftest import PREVIOUS_SIGNING_KEY, SIGNING_KEY, LocalAws, sample_event
 
@@ -246,6 +246,78 @@ def test_invalid_base64_gets_400(aws: LocalAws, receive_webhook: Any, lambda_con
     event = fresh("invitee_created_base64")
     event["body"] = "%%% not base64 %%%"
     assert invoke(receive_webhook, event, lambda_context)[0] == 400
+
+
+# --- times at the edge of the calendar: 400 for the envelope, read as absent in a payload ---
+
+#: Valid ISO-8601 that Python cannot hold in UTC (the first two) or at all (the third).
+EDGE_TIMES = ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00", "10000-01-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("created_at", EDGE_TIMES)
+def test_an_envelope_created_at_out_of_range_gets_400_not_500(
+    aws: LocalAws, receive_webhook: Any, lambda_context: Any, created_at: str
+) -> None:
+    # Given a correctly signed delivery whose envelope time has no UTC reading
+    envelope = json.loads(sample_event("invitee_no_show_deleted")["body"])
+    envelope["created_at"] = created_at
+
+    # When it arrives
+    status, reply = invoke(receive_webhook, signed_delivery_event(envelope, SIGNING_KEY), lambda_context)
+
+    # Then it is refused as not an envelope, and nothing is stored
+    assert status == 400 and reply["reason"] == "not_an_envelope"
+    assert aws.all_items() == []
+
+
+@pytest.mark.parametrize("edge", EDGE_TIMES)
+def test_payload_times_out_of_range_are_stored_and_applied_as_unreadable(
+    aws: LocalAws, receive_webhook: Any, lambda_context: Any, edge: str
+) -> None:
+    # Given a signed no-show delivery whose payload times are all out of range
+    envelope = json.loads(sample_event("invitee_no_show_created")["body"])
+    payload = envelope["payload"]
+    payload["updated_at"] = payload["no_show"]["created_at"] = edge
+    payload["scheduled_event"]["start_time"] = edge
+
+    # When it arrives and the stream applies it
+    status, reply = invoke(receive_webhook, signed_delivery_event(envelope, SIGNING_KEY), lambda_context)
+    assert aws.project() == 1
+
+    # Then it is stored and applied: an unreadable time is left out, the rest is kept
+    assert status == 200 and reply["status"] == "stored"
+    invitee = aws.table.get(invitee_key(EVENT_UUID, INVITEE_UUID))
+    assert invitee is not None and invitee["no_show"] == payload["no_show"]["uri"]
+    assert invitee["updated_at"] == invitee["created_at"]
+    scheduled = aws.table.get(scheduled_event_key(EVENT_UUID))
+    assert scheduled is not None and "start_time" not in scheduled
+
+
+def test_a_stored_delivery_that_cannot_be_projected_is_skipped_and_counted(
+    aws: LocalAws, receive_webhook: Any, lambda_context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a delivery an earlier release stored with an envelope time out of range,
+    # and a good delivery after it in the same stream batch
+    envelope = json.loads(sample_event("invitee_created")["body"])
+    envelope["created_at"] = EDGE_TIMES[0]
+    aws.table.record_delivery(
+        DeliveryItem(
+            delivery_key("stored-by-an-earlier-release"),
+            {"entity": "delivery", "event": "invitee.created", "body": json.dumps(envelope)},
+        )
+    )
+    assert invoke(receive_webhook, fresh("event_type_updated"), lambda_context)[0] == 200
+    capsys.readouterr()
+
+    # When the stream hands both to ProjectDeliveriesFunction
+    handed = aws.project()  # fails if the function reported a record as failed
+
+    # Then the bad one is skipped and counted, the good one applied, the stored record kept
+    assert handed == 2
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum(m.get("UnprojectableDeliveries", [0])[0] for m in metrics) == 1
+    entities = sorted(item["entity"]["S"] for item in aws.all_items())
+    assert entities == ["delivery", "delivery", "event_type"]
 
 
 # --- 413: too large --------------------------------------------------------------------
