@@ -1,0 +1,199 @@
+"""The data rules in their pure form: invitee versions, ``same_state``, dedupe keys, time text.
+
+The same rules run end to end (receiver, stream, table) in tests/integration/test_data_rules.py.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from calendly_sync.ingest import dedupe_key, resource_changes
+from calendly_sync.models import parse_envelope
+from calendly_sync.records import (
+    VersionedItem,
+    format_utc,
+    invitee_changes,
+    normalize_timestamp,
+    same_state,
+)
+from local.samples import Booking
+
+START = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def version_of(envelope: dict[str, Any]) -> str:
+    """The invitee version a delivery carries, as the projector computes it."""
+    (item, *_) = resource_changes(parse_envelope(json.dumps(envelope)))
+    assert isinstance(item, VersionedItem)
+    return item.version
+
+
+def key_of(envelope: dict[str, Any]) -> str:
+    return dedupe_key(parse_envelope(json.dumps(envelope)))
+
+
+def history() -> tuple[Booking, list[dict[str, Any]]]:
+    """Booked, marked, unmarked, marked again, unmarked again: updated_at never moves."""
+    booking = Booking(start=START)
+    steps = [booking.book(), booking.mark_no_show(), booking.unmark_no_show()]
+    steps += [booking.mark_no_show(), booking.unmark_no_show()]
+    return booking, steps
+
+
+# --- versions ---------------------------------------------------------------------------
+
+
+def test_invitee_versions_sort_in_the_order_calendly_made_the_changes() -> None:
+    # Given a no-show history whose bodies all carry the booking's updated_at
+    _, steps = history()
+    assert len({step["payload"]["updated_at"] for step in steps}) == 1
+
+    # Then their versions sort in the order the changes happened
+    versions = [version_of(step) for step in steps]
+    assert sorted(versions) == versions and len(set(versions)) == len(versions)
+
+
+def test_a_cancellation_wins_a_tie_and_a_later_updated_at_wins_over_any_as_of() -> None:
+    booking = Booking(start=START)
+    booked = booking.book()
+    marked = booking.mark_no_show()
+    # a canceled body stamped with the same updated_at as the mark, but read earlier
+    canceled_tie = json.loads(json.dumps(booked))
+    canceled_tie["payload"]["status"] = "canceled"
+    canceled = booking.cancel()
+
+    assert version_of(canceled_tie) > version_of(marked)
+    assert version_of(canceled) > version_of(canceled_tie) > version_of(booked)
+
+
+def test_a_body_with_a_no_show_holds_from_the_no_shows_own_time() -> None:
+    # Given one marked state read by a delivery and by two polls, minutes apart
+    booking = Booking(start=START)
+    booking.book()
+    delivery = booking.mark_no_show()
+    body = delivery["payload"]
+    fallback = format_utc(START)
+    read = [
+        invitee_changes(body, fallback_updated_at=fallback, as_of=format_utc(START + timedelta(minutes=m)))[0]
+        for m in (1, 2)
+    ]
+
+    # Then all three readings have the same version: the mark's own moment orders them
+    versions = {item.version for item in read if isinstance(item, VersionedItem)} | {version_of(delivery)}
+    assert len(versions) == 1
+
+
+def test_a_body_without_a_no_show_holds_as_of_its_reading() -> None:
+    booking = Booking(start=START)
+    body = booking.book()["payload"]
+    updated_at = body["updated_at"]
+
+    def version(as_of: str | None) -> str:
+        (item, *_) = invitee_changes(body, fallback_updated_at=updated_at, as_of=as_of)
+        assert isinstance(item, VersionedItem)
+        return item.version
+
+    later = format_utc(START + timedelta(days=1))
+    # a later reading sorts later; without a reading time, as of updated_at (the earliest)
+    assert version(later) > version(None) == version(normalize_timestamp(updated_at))
+    # an unreadable reading time falls back the same way
+    assert version("not a time") == version(None)
+
+
+@pytest.mark.parametrize("digest", ["0000000000000000", "9999999999999999", "ffffffffffffffff"])
+def test_a_version_with_as_of_wins_a_tie_against_one_written_before_it_existed(digest: str) -> None:
+    booking = Booking(start=START)
+    booked = booking.book()
+    legacy = f"{normalize_timestamp(booked['payload']['updated_at'])}#0#{digest}"
+    legacy_final = f"{normalize_timestamp(booked['payload']['updated_at'])}#1#{digest}"
+    marked = version_of(booking.mark_no_show())
+
+    assert marked > legacy
+    # the final flag still decides before as-of does
+    assert legacy_final > marked
+
+
+# --- same_state ---------------------------------------------------------------------------
+
+
+def test_same_state_ignores_as_of_and_nothing_else() -> None:
+    booking = Booking(start=START)
+    body = booking.book()["payload"]
+    fallback = format_utc(START)
+
+    def version(payload: dict[str, Any], as_of: datetime) -> str:
+        (item, *_) = invitee_changes(payload, fallback_updated_at=fallback, as_of=format_utc(as_of))
+        assert isinstance(item, VersionedItem)
+        return item.version
+
+    first, again = version(body, START), version(body, START + timedelta(hours=1))
+    assert first != again and same_state(first, again) and same_state(again, first)
+    renamed = {**body, "name": "Ada King"}
+    assert not same_state(first, version(renamed, START + timedelta(hours=1)))
+    marked = booking.mark_no_show()["payload"]
+    assert not same_state(first, version(marked, START + timedelta(hours=1)))
+    canceled = {**body, "status": "canceled"}
+    assert not same_state(first, version(canceled, START))
+
+
+def test_same_state_for_versions_without_as_of() -> None:
+    # Other resources keep <updated_at>#<final>#<digest>: the same state is the same text
+    event_type = "2026-11-02T08:00:00.000000Z#0#0123456789abcdef"
+    assert same_state(event_type, event_type)
+    assert not same_state(event_type, "2026-11-02T08:00:00.000000Z#1#0123456789abcdef")
+    # an invitee stored before as-of existed is rewritten once, so it gains one
+    booking = Booking(start=START)
+    body = booking.book()["payload"]
+    (item, *_) = invitee_changes(body, fallback_updated_at=format_utc(START), as_of=format_utc(START))
+    assert isinstance(item, VersionedItem)
+    updated_at, final, _, digest = item.version.split("#")
+    assert not same_state(f"{updated_at}#{final}#{digest}", item.version)
+
+
+# --- dedupe keys --------------------------------------------------------------------------
+
+
+def test_a_retry_has_the_same_key_and_every_real_no_show_change_its_own() -> None:
+    _, steps = history()
+    _, mark, unmark, remark, unmark_again = steps
+
+    # a retry repeats the body: the same key, whatever its bytes' layout
+    assert key_of(mark) == key_of(json.loads(json.dumps(mark, indent=2)))
+    # a re-mark after an unmark, and a second unmark, are changes of their own
+    keys = [key_of(step) for step in steps]
+    assert len(set(keys)) == len(keys)
+    assert key_of(remark) != key_of(mark) and key_of(unmark_again) != key_of(unmark)
+
+
+# --- time text ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000000Z"),
+        (datetime(999, 12, 31, 23, 59, tzinfo=UTC), "0999-12-31T23:59:00.000000Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "9999-12-31T23:59:59.999999Z"),
+        (datetime(2026, 11, 2, 10, 0, tzinfo=timezone(timedelta(hours=1))), "2026-11-02T09:00:00.000000Z"),
+    ],
+)
+def test_format_utc_is_fixed_width_so_text_order_is_time_order(moment: datetime, text: str) -> None:
+    assert format_utc(moment) == text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00", "10000-01-01T00:00:00Z", "never", "", None, 7],
+)
+def test_an_unrepresentable_or_unreadable_time_is_none_never_an_exception(value: object) -> None:
+    assert normalize_timestamp(value) is None
+
+
+def test_normalize_timestamp_reads_offsets_and_naive_times_as_utc() -> None:
+    assert normalize_timestamp("2026-11-02T10:00:00+01:00") == "2026-11-02T09:00:00.000000Z"
+    assert normalize_timestamp("2026-11-02T09:00:00") == "2026-11-02T09:00:00.000000Z"
+    assert normalize_timestamp("9999-12-31T23:59:59+00:00") == "9999-12-31T23:59:59.000000Z"
