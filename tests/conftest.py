@@ -45,6 +45,8 @@ from local.lambda_runtime import FakeLambdaContext, load_handler
 from local.stream_pump import StreamPump
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+# Calendly's OpenAPI description, outside the project (../shared): with it, the sandbox runs strict.
+OPENAPI_SPEC = Path(__file__).resolve().parents[2] / "shared/calendly/openapi-2023.yaml"
 SIGNING_KEY = "test-signing-key-current"
 PREVIOUS_SIGNING_KEY = "test-signing-key-previous"
 
@@ -149,14 +151,39 @@ def sample_event(name: str) -> dict[str, Any]:
     return event
 
 
+def strict_openapi_spec() -> Path | None:
+    """The spec strict mode checks requests against, or None where ../shared is absent."""
+    return OPENAPI_SPEC if OPENAPI_SPEC.is_file() else None
+
+
+def fail_on_strict_violations(sandbox: CalendlySandbox) -> None:
+    """Fail the test if our client sent anything Calendly's OpenAPI description does not know.
+
+    The sandbox already answered each such request 400 "strict mode: ..."; this catches the
+    ones a caller swallowed (a check that reports "unavailable", a best-effort cleanup).
+    """
+    if sandbox.strict is not None and sandbox.strict.violations:
+        pytest.fail(
+            "strict mode: requests outside Calendly's OpenAPI description:\n"
+            + "\n".join(sorted(set(sandbox.strict.violations)))
+        )
+
+
 @pytest.fixture
 def calendly(aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[CalendlySandbox]:
-    """Given the Calendly sandbox on loopback, as the functions' CALENDLY_API_BASE_URL."""
+    """Given the Calendly sandbox on loopback, as the functions' CALENDLY_API_BASE_URL.
+
+    Strict whenever ../shared holds Calendly's OpenAPI description: every request the code under
+    test makes must also conform to it, or the test fails at teardown.
+    """
     # A 2 s rate-limit window: a 429 in a test waits seconds, not the minute Calendly uses.
-    with CalendlySandbox(SandboxConfig(seed=5, rate_window_seconds=2)) as sandbox:
+    with CalendlySandbox(
+        SandboxConfig(seed=5, rate_window_seconds=2), strict_openapi=strict_openapi_spec()
+    ) as sandbox:
         monkeypatch.setenv("CALENDLY_API_BASE_URL", sandbox.base_url)
         get_settings.cache_clear()
         yield sandbox
+        fail_on_strict_violations(sandbox)
 
 
 # --- every test's logs are scanned: no token, no signing key, no email address -------------

@@ -15,6 +15,7 @@ from .errors import (
     already_exists,
     invalid_argument,
     invalid_parameter,
+    missing_event_scopes,
     not_found,
     permission_denied,
 )
@@ -43,6 +44,17 @@ EVENT_SCOPES: dict[str, frozenset[str]] = {
     "routing_form_submission.created": frozenset({"organization"}),
     "meeting_recap.created": frozenset({"user"}),
 }
+# Event name -> the token scope Calendly requires before it lets a hook carry the event (api-facts.md).
+EVENT_REQUIRED_SCOPE: dict[str, str] = {
+    "invitee.created": "scheduled_events:read",
+    "invitee.canceled": "scheduled_events:read",
+    "invitee_no_show.created": "scheduled_events:read",
+    "invitee_no_show.deleted": "scheduled_events:read",
+    "event_type.created": "event_types:read",
+    "event_type.updated": "event_types:read",
+    "event_type.deleted": "event_types:read",
+    "routing_form_submission.created": "routing_forms:read",
+}
 # Free plans may subscribe to invitee, no-show and event-type events; these still need a paid plan.
 PAID_PLAN_EVENTS = frozenset({"routing_form_submission.created", "meeting_recap.created"})
 SCOPES: tuple[SubscriptionScope, ...] = ("organization", "user", "group")
@@ -56,9 +68,15 @@ def create_subscription() -> tuple[dict[str, Any], int]:
     state = sandbox().state
     if not state.is_own_organization(organization):
         raise permission_denied()
-    if not who.token.grants("scheduled_events:read"):
-        # The live API answers 400 (not 403) when the token cannot read what the hook would carry.
-        raise invalid_parameter("events", "The access token must have the scheduled_events:read scope")
+    # Per event, after the endpoint's own scope: the live API answers 400 (not 403) when the token
+    # cannot read what the hook would carry, and names the scopes in `required_scopes`.
+    lacking = [
+        event
+        for event in events
+        if event in EVENT_REQUIRED_SCOPE and not who.token.grants(EVENT_REQUIRED_SCOPE[event])
+    ]
+    if lacking:
+        raise missing_event_scopes(lacking, sorted({EVENT_REQUIRED_SCOPE[event] for event in lacking}))
     unsupported = [event for event in events if scope not in EVENT_SCOPES[event]]
     if unsupported:
         raise invalid_parameter("events", f"{', '.join(unsupported)} cannot be subscribed with scope {scope}")
@@ -161,6 +179,21 @@ def delete_subscription(subscription_uuid: str) -> Response:
         del sb.state.subscriptions[subscription.uuid]
     sb.delivery.forget(subscription.uuid)
     return Response(status=204)
+
+
+@webhooks.get("/routing_forms")
+def list_routing_forms() -> dict[str, Any]:
+    """Routing forms are not modelled (always none); the list exists for its scope check."""
+    require_scope("routing_forms:read")
+    state = sandbox().state
+    organization = request.args.get("organization")
+    if not organization:
+        raise invalid_parameter("organization", "is required")
+    if not state.is_own_organization(organization):
+        raise permission_denied()
+    descending = query_sort("created_at")
+    no_forms: list[dict[str, Any]] = []
+    return list_response(no_forms, lambda form: (str(form["created_at"]), str(form["uri"])), dict, descending)
 
 
 @webhooks.get("/sample_webhook_data")

@@ -2,7 +2,8 @@
 
 Pipeline for API paths (everything but /_sandbox/*), in the order the live service appears to apply it:
 injected latency -> rate limit accounting (X-RateLimit-* on every response) -> injected 429/500
--> bearer authentication -> the endpoint.
+-> bearer authentication -> the endpoint. In strict mode a request the OpenAPI description does
+not know is answered 400 before all of that (strict.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from werkzeug.exceptions import HTTPException
 from .admin import ADMIN_PREFIX, admin
 from .api_reads import reads
 from .api_webhooks import webhooks
-from .errors import ApiError, internal_error, invalid_argument, not_found, too_many_requests, unauthenticated
+from .errors import (
+    ApiError,
+    ErrorDetail,
+    internal_error,
+    invalid_argument,
+    not_found,
+    too_many_requests,
+    unauthenticated,
+)
 from .http_support import EXTENSION_KEY, Caller
 from .ratelimit import RateDecision
 from .request_log import RequestRecord
@@ -47,6 +56,15 @@ def create_app(sandbox: CalendlySandbox) -> Flask:
     def guard_api_request() -> None:
         if _is_admin_path():
             return
+        if sandbox.strict is not None:
+            found = sandbox.strict.check(
+                request.method, request.path, request.args.to_dict(flat=False), request.get_data(cache=True)
+            )
+            if found:
+                raise invalid_argument(
+                    *(ErrorDetail("strict mode", violation) for violation in found),
+                    message="strict mode: " + "; ".join(found),
+                )
         faults = sandbox.faults
         if faults.latency_seconds > 0:
             time.sleep(faults.latency_seconds)

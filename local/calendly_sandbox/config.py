@@ -19,6 +19,7 @@ ALL_SCOPES: frozenset[str] = frozenset(
         "users:read",
         "organizations:read",
         "event_types:read",
+        "routing_forms:read",
         "scheduled_events:read",
         "webhooks:read",
         "webhooks:write",

@@ -11,7 +11,7 @@ from flask import current_app, g, request
 
 from .clock import parse_timestamp
 from .config import Role
-from .errors import ErrorDetail, invalid_argument, invalid_parameter, permission_denied
+from .errors import ErrorDetail, invalid_argument, invalid_parameter, missing_scopes
 from .models import AccessToken, User
 from .pagination import SortKey, paginate, pagination_body
 
@@ -42,10 +42,10 @@ def caller() -> Caller:
 
 
 def require_scope(scope: str) -> Caller:
-    """403 naming the missing scope, as Calendly does for tokens created without it."""
+    """403 with ``required_scopes``, as Calendly answers tokens created without the scope."""
     who = caller()
     if not who.token.grants(scope):
-        raise permission_denied(f"The access token does not have the required scope: {scope}")
+        raise missing_scopes(scope)
     return who
 
 

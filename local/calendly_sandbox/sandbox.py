@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -17,6 +18,7 @@ from .ratelimit import RateLimiter
 from .request_log import RequestLog, RequestRecord
 from .server import BackgroundServer
 from .state import SandboxState, SeedSummary
+from .strict import OpenApiRequestRules, StrictMode
 from .uris import reference_uuid
 
 
@@ -27,8 +29,10 @@ class CalendlySandbox:
     no-show bump `updated_at` and queue the deliveries Calendly would send to each active subscription.
     """
 
-    def __init__(self, config: SandboxConfig | None = None) -> None:
+    def __init__(self, config: SandboxConfig | None = None, *, strict_openapi: Path | None = None) -> None:
+        """``strict_openapi``: an OpenAPI description every API request must also conform to (strict.py)."""
         self.config = config or SandboxConfig()
+        self.strict = StrictMode(OpenApiRequestRules.from_file(strict_openapi)) if strict_openapi else None
         self.clock = StrictClock()
         self.state = SandboxState(self.config, self.clock)
         self.faults = Faults(seed=self.config.seed)

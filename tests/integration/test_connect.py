@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from calendly_sync.adapters.calendly import CalendlyClient
+from calendly_sync.errors import CalendlyUnavailable
 from calendly_sync.records import sync_state_key
 from calendly_sync.subscriptions import key_fingerprint
 from local.calendly_sandbox import ALL_SCOPES, CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler
 from tests.conftest import SIGNING_KEY, LocalAws
+
+WEBHOOK_URL = "https://hooks-test.execute-api.us-east-1.amazonaws.com/webhooks/calendly"
 
 ALL_EVENTS = {
     "invitee.created",
@@ -186,14 +189,14 @@ def test_ensure_creates_the_organization_subscription_with_the_current_key(
     assert answer["ok"] is True and answer["action"] == "created"
     (made,) = calendly.subscriptions()
     assert made["scope"] == "organization" and set(made["events"]) == ALL_EVENTS
-    assert made["callback_url"].startswith(
-        "https://hooks-test.execute-api.us-east-1.amazonaws.com/webhooks/calendly?"
-    )
-    assert f"key={key_fingerprint(SIGNING_KEY)}" in made["callback_url"]
+    assert made["callback_url"].startswith(WEBHOOK_URL + "?v=")
     # and it signs with the stack's current key (the sandbox stores what it was given)
     found = next(iter(calendly.state.subscriptions.values()))
     assert found.signing_key == SIGNING_KEY
-    assert aws.table.get(sync_state_key("SUBSCRIPTION"))["uri"] == made["uri"]  # type: ignore[index]
+    # and the table records it as ours, with the fingerprint of the key it was made with
+    record = aws.table.get(sync_state_key("SUBSCRIPTION"))
+    assert record is not None and record["uri"] == made["uri"]
+    assert json.loads(record["owned"]) == {made["uri"]: key_fingerprint(SIGNING_KEY)}
 
 
 def test_ensure_twice_changes_nothing_the_second_time(aws: LocalAws, calendly: CalendlySandbox) -> None:
@@ -237,25 +240,28 @@ def test_a_subscription_made_with_another_key_is_replaced(aws: LocalAws, calendl
     assert any("another signing key" in note for note in answer["notes"])
 
 
-def test_a_409_from_a_concurrent_run_is_adopted(
+def test_a_409_is_never_adopted_the_url_holder_is_replaced(
     aws: LocalAws, calendly: CalendlySandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given another run creates the very same subscription a moment before this one does
+    # Given someone subscribes the very URL this run is about to use, with their own key, first
     connect(calendly, role="owner")
     original = CalendlyClient.create_webhook_subscription
+    sniped: list[str] = []
 
-    def racing(self: CalendlyClient, body: Any) -> dict[str, Any]:
-        original(self, body)  # the other run wins the race
-        return original(self, body)  # ours gets 409 Already Exists
+    def sniping(self: CalendlyClient, body: Any) -> dict[str, Any]:
+        if not sniped:
+            sniped.append(original(self, {**body, "signing_key": "someone-elses-key"})["uri"])
+        return original(self, body)  # the first time: 409 Already Exists
 
-    monkeypatch.setattr(CalendlyClient, "create_webhook_subscription", racing)
+    monkeypatch.setattr(CalendlyClient, "create_webhook_subscription", sniping)
 
     # When ensure runs
     answer = subscription("ensure")
 
-    # Then the 409 is looked up and adopted, and there is exactly one subscription
-    assert answer["ok"] is True and any("adopted" in note for note in answer["notes"])
-    assert len(calendly.subscriptions()) == 1
+    # Then the 409's holder is not adopted: another URL is subscribed with our key and it is deleted
+    assert answer["ok"] is True and sniped[0] in answer["deleted"]
+    (left,) = calendly.state.subscriptions.values()
+    assert left.signing_key == SIGNING_KEY
 
 
 def test_ours_is_found_on_page_three_of_the_list(aws: LocalAws, calendly: CalendlySandbox) -> None:
@@ -364,6 +370,217 @@ def test_calendly_down_changes_nothing_and_says_so(aws: LocalAws, calendly: Cale
     assert len(calendly.subscriptions()) == 1
 
 
+# --- issue 9: every scope, subscriptions only we could have made, rotation safe to retry ---
+
+
+def signing_keys(aws: LocalAws) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(
+        aws.secretsmanager.get_secret_value(SecretId=aws.signing_key_secret_arn)["SecretString"]
+    )
+    return value
+
+
+def put_token_by_hand(aws: LocalAws, token: str) -> None:
+    """A token written straight into the secret (no check, no CONNECTION record)."""
+    aws.secretsmanager.put_secret_value(
+        SecretId=aws.token_secret_arn, SecretString=json.dumps({"token": token})
+    )
+
+
+def test_a_paid_organization_without_routing_forms_read_connects_and_subscribes_the_rest(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    # Given a paid organization's owner token created without routing_forms:read
+    token = calendly.add_token(TokenSpec(role="owner", scopes=frozenset(ALL_SCOPES) - {"routing_forms:read"}))
+
+    # When it is validated and the subscription ensured
+    verdict = validate({"token": token})
+    answer = subscription("ensure")
+
+    # Then the token is accepted, the check says what the scope is for, and the subscription has
+    # every other event, saying which one was left out and why
+    assert verdict["valid"] is True and "routing_forms:read" in verdict["message"]
+    (check,) = [c for c in verdict["checks"] if c["name"] == "routing_forms:read"]
+    assert check["ok"] is False and check["required"] is False and "routing-form" in check["detail"]
+    assert answer["ok"] is True and answer["action"] == "created"
+    (made,) = calendly.subscriptions()
+    assert set(made["events"]) == ALL_EVENTS - {"routing_form_submission.created"}
+    assert any(
+        "routing_form_submission.created" in note and "routing_forms:read" in note for note in answer["notes"]
+    )
+    assert subscription("ensure")["action"] == "kept"
+
+
+def test_events_whose_scope_a_hand_placed_token_lacks_are_left_out_after_calendly_s_400(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    # Given a token put in the secret by hand (never checked), without event_types:read
+    put_token_by_hand(
+        aws, calendly.add_token(TokenSpec(role="owner", scopes=frozenset(ALL_SCOPES) - {"event_types:read"}))
+    )
+
+    # When ensure runs, and Calendly answers the full subscription with 400
+    answer = subscription("ensure")
+
+    # Then the events the token allows are subscribed, and the note names the scope and the 400
+    assert answer["ok"] is True
+    (made,) = calendly.subscriptions()
+    assert set(made["events"]) == ALL_EVENTS - {
+        "event_type.created",
+        "event_type.updated",
+        "event_type.deleted",
+    }
+    (note,) = [n for n in answer["notes"] if n.startswith("left out")]
+    assert "event_types:read" in note and "400" in note
+    # and the next run remembers instead of asking again
+    calendly.reset_counts()
+    assert subscription("ensure")["action"] == "kept" and calendly.requests_count(method="POST") == 0
+
+
+def test_a_token_without_any_event_scope_is_refused_with_the_reason(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    event_scopes = {"scheduled_events:read", "event_types:read", "routing_forms:read"}
+    put_token_by_hand(
+        aws, calendly.add_token(TokenSpec(role="owner", scopes=frozenset(ALL_SCOPES) - event_scopes))
+    )
+
+    answer = subscription("ensure")
+
+    assert answer["ok"] is False and "no webhook event can be subscribed" in answer["message"]
+    assert "scheduled_events:read" in answer["message"] and calendly.subscriptions() == []
+
+
+def test_a_planted_subscription_with_our_url_and_fingerprint_is_replaced_not_kept(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    # Given our subscription, and another admin's subscription to our URL that copies the old
+    # query (our key's fingerprint, a higher version) but signs with the admin's own key
+    connect(calendly, role="owner")
+    ours = subscription("ensure")["subscription"]["uri"]
+    other_admin = CalendlyClient(calendly.base_url, calendly.add_token(TokenSpec(role="admin")))
+    planted = other_admin.create_webhook_subscription(
+        {
+            "url": f"{WEBHOOK_URL}?key={key_fingerprint(SIGNING_KEY)}&v=99999999T999999999999ffff",
+            "events": sorted(ALL_EVENTS),
+            "organization": calendly.organization_uri,
+            "scope": "organization",
+            "signing_key": "the-other-admins-key",
+        }
+    )["uri"]
+
+    # When ensure runs
+    answer = subscription("ensure")
+
+    # Then ours is kept, the planted one is deleted and reported, and the alarm is raised
+    assert answer["ok"] is True and answer["subscription"]["uri"] == ours and answer["deleted"] == [planted]
+    assert any(planted in note and "not made by this stack" in note for note in answer["notes"])
+    (left,) = calendly.state.subscriptions.values()
+    assert left.signing_key == SIGNING_KEY
+
+
+def test_a_subscription_recreated_with_our_exact_url_and_another_key_is_replaced_create_first(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    # Given another admin deleted ours and re-created one with the exact same callback URL
+    connect(calendly, role="owner")
+    ours = subscription("ensure")["subscription"]
+    other_admin = CalendlyClient(calendly.base_url, calendly.add_token(TokenSpec(role="admin")))
+    other_admin.delete_webhook_subscription(ours["uri"])
+    impostor = other_admin.create_webhook_subscription(
+        {
+            "url": ours["callback_url"],
+            "events": ours["events"],
+            "organization": calendly.organization_uri,
+            "scope": "organization",
+            "signing_key": "the-other-admins-key",
+        }
+    )["uri"]
+    assert subscription("status")["ok"] is False
+    calendly.reset_counts()
+
+    # When ensure runs
+    answer = subscription("ensure")
+
+    # Then a subscription with our key is created first, then the impostor is deleted
+    assert answer["action"] == "replaced" and answer["deleted"] == [impostor]
+    writes = [r.method for r in calendly.request_log if r.method in ("POST", "DELETE")]
+    assert writes == ["POST", "DELETE"]
+    (left,) = calendly.state.subscriptions.values()
+    assert left.signing_key == SIGNING_KEY
+
+
+def test_without_a_record_every_subscription_to_our_url_is_replaced_create_first(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    # Given our subscription, but a table that lost (or never had) the record of it
+    connect(calendly, role="owner")
+    old = subscription("ensure")["subscription"]["uri"]
+    record_key = sync_state_key("SUBSCRIPTION")
+    aws.dynamodb.delete_item(
+        TableName=aws.table_name, Key={"pk": {"S": record_key.pk}, "sk": {"S": record_key.sk}}
+    )
+    calendly.reset_counts()
+
+    # When ensure runs, then it cannot prove the old one is ours: a new one first, then the old gone
+    answer = subscription("ensure")
+    assert answer["action"] == "replaced" and answer["deleted"] == [old]
+    assert [r.method for r in calendly.request_log if r.method in ("POST", "DELETE")] == ["POST", "DELETE"]
+    assert len(calendly.subscriptions()) == 1
+
+
+def test_rotate_key_during_an_outage_says_so_and_its_retry_keeps_the_live_key(
+    aws: LocalAws, calendly: CalendlySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a subscription signing with the current key
+    connect(calendly, role="owner")
+    live = subscription("ensure")["subscription"]["uri"]
+
+    # When rotate-key runs while Calendly cannot create subscriptions
+    original = CalendlyClient.create_webhook_subscription
+
+    def unavailable(self: CalendlyClient, body: Any) -> dict[str, Any]:
+        raise CalendlyUnavailable("Calendly answered 503 to POST /webhook_subscriptions")
+
+    monkeypatch.setattr(CalendlyClient, "create_webhook_subscription", unavailable)
+    failed = subscription("rotate-key")
+
+    # Then the answer says the key was not rotated, and the current key is still the live one's
+    assert failed["ok"] is False and "not rotated" in failed["message"]
+    assert "nothing was changed" not in failed["message"]
+    keys = signing_keys(aws)
+    assert keys["current"] == SIGNING_KEY and keys["next"] != SIGNING_KEY
+    assert [s["uri"] for s in calendly.subscriptions()] == [live]
+
+    # When the advised retry runs with Calendly back
+    monkeypatch.setattr(CalendlyClient, "create_webhook_subscription", original)
+    retried = subscription("rotate-key")
+
+    # Then the waiting key became current, and the key the live subscription signs with is kept
+    assert retried["ok"] is True and retried["action"] == "rotated"
+    after = signing_keys(aws)
+    assert after["current"] == keys["next"] and after["previous"] == SIGNING_KEY and "next" not in after
+    signing = {s.uuid: s.signing_key for s in calendly.state.subscriptions.values()}
+    assert set(signing.values()) == {SIGNING_KEY, keys["next"]}
+
+
+def test_a_second_rotation_waits_while_the_previous_key_is_in_use(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    # Given a rotation under way (the old subscription still in its grace period)
+    connect(calendly, role="owner")
+    subscription("ensure")
+    assert subscription("rotate-key")["action"] == "rotated"
+    keys = signing_keys(aws)
+
+    # When rotate-key runs again at once
+    answer = subscription("rotate-key")
+
+    # Then it is refused and no key changes (a second rotation would drop the old subscription's key)
+    assert answer["ok"] is False and "has not finished" in answer["message"]
+    assert signing_keys(aws) == keys and len(calendly.subscriptions()) == 2
+
+
 # --- the opt-in custom resource ------------------------------------------------------------
 
 
@@ -440,3 +657,21 @@ def test_deploying_before_any_token_is_connected_still_succeeds(
     url, received = cloudformation_responses
     load_handler("WebhookSubscriptionFunction")(custom_resource_event("Create", url), FakeLambdaContext())
     assert received[0]["Status"] == "SUCCESS" and "connect first" in received[0]["Reason"]
+
+
+def test_the_receiver_accepts_a_delivery_signed_with_a_rotation_s_next_key(aws: LocalAws) -> None:
+    # Given a rotation that wrote its new key as 'next' (its subscription may already sign with it)
+    from local.lambda_runtime import resign_event
+    from tests.conftest import sample_event
+
+    aws.secretsmanager.put_secret_value(
+        SecretId=aws.signing_key_secret_arn,
+        SecretString=json.dumps({"current": SIGNING_KEY, "next": "the-rotations-new-key"}),
+    )
+
+    # When a delivery signed with that key arrives
+    event = resign_event(sample_event("invitee_created"), "the-rotations-new-key")
+    response = load_handler("ReceiveWebhookFunction")(event, FakeLambdaContext())
+
+    # Then it is accepted
+    assert response["statusCode"] == 200

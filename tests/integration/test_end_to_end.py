@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 import requests
 
+from calendly_sync.adapters.calendly import CalendlyClient
+from calendly_sync.errors import CalendlyUnavailable
 from calendly_sync.records import parse_invitee_uri
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
 from local.runner import LocalStackRunner, wait_until
@@ -129,6 +131,10 @@ def test_an_endpoint_that_keeps_failing_gets_the_subscription_disabled(
     assert stack.responses[401] >= 2 and stack.statuses.get("stored", 0) == 0
 
 
+def _unavailable(client: CalendlyClient, body: Any) -> dict[str, Any]:
+    raise CalendlyUnavailable("Calendly answered 503 to POST /webhook_subscriptions")
+
+
 def test_a_signing_key_rotation_loses_no_delivery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from calendly_sync import subscriptions
 
@@ -146,8 +152,14 @@ def test_a_signing_key_rotation_loses_no_delivery(tmp_path: Path, monkeypatch: p
         )
         old_key = stack.signing_key()
 
-        # When bookings keep happening before, during and after a key rotation
+        # When bookings keep happening before, during and after a key rotation, whose first
+        # attempt meets a Calendly that cannot create subscriptions and is retried as advised
         booked = [sandbox.book(start_time=START + timedelta(hours=i)) for i in range(3)]
+        with monkeypatch.context() as outage:
+            outage.setattr(CalendlyClient, "create_webhook_subscription", _unavailable)
+            failed = stack.invoke_function("WebhookSubscriptionFunction", {"action": "rotate-key"})
+        booked += [sandbox.book(start_time=START + timedelta(hours=5 + i)) for i in range(3)]
+        assert sandbox.deliver_pending(timeout=30)
         rotation = stack.invoke_function("WebhookSubscriptionFunction", {"action": "rotate-key"})
         booked += [sandbox.book(start_time=START + timedelta(hours=10 + i)) for i in range(3)]
         assert sandbox.deliver_pending(timeout=30)
@@ -158,6 +170,7 @@ def test_a_signing_key_rotation_loses_no_delivery(tmp_path: Path, monkeypatch: p
         assert sandbox.deliver_pending(timeout=30)
 
         # Then every delivery was accepted, every booking is in the table, one subscription is left
+        assert failed["ok"] is False and "not rotated" in failed["message"]
         assert rotation["action"] == "rotated" and len(sandbox.subscriptions()) == 1
         assert stack.signing_key() != old_key
         assert {a.status_code for a in sandbox.deliveries} == {200}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.calendly_sandbox import CalendlySandbox, TokenSpec
+from local.calendly_sandbox import ALL_SCOPES, CalendlySandbox, TokenSpec
 from tests.sandbox.helpers import Api
 
 
@@ -61,10 +61,13 @@ def test_missing_scope_is_forbidden_and_names_the_scope(sandbox: CalendlySandbox
     # When it reads /users/me
     response = Api(sandbox.base_url, token).get("/users/me")
 
-    # Then it is a 403 naming users:read
+    # Then it is Calendly's 403, naming users:read in required_scopes
     assert response.status_code == 403
-    assert response.json()["title"] == "Permission Denied"
-    assert "users:read" in response.json()["message"]
+    assert response.json() == {
+        "title": "Permission Denied",
+        "message": "This operation requires the scopes listed in the 'required_scopes' array.",
+        "required_scopes": ["users:read"],
+    }
 
 
 def test_write_scope_implies_read(sandbox: CalendlySandbox) -> None:
@@ -139,6 +142,50 @@ def test_subscribing_without_scheduled_events_read_is_a_400(sandbox: CalendlySan
     # Then Calendly's answer is 400, not 403
     assert response.status_code == 400
     assert response.json()["title"] == "Invalid Argument"
+    assert response.json()["required_scopes"] == ["scheduled_events:read"]
+
+
+@pytest.mark.parametrize(
+    ("event", "scope"),
+    [
+        ("invitee.created", "scheduled_events:read"),
+        ("invitee_no_show.deleted", "scheduled_events:read"),
+        ("event_type.updated", "event_types:read"),
+        ("routing_form_submission.created", "routing_forms:read"),
+    ],
+)
+def test_each_event_needs_its_own_scope_and_is_refused_with_400(
+    sandbox: CalendlySandbox, event: str, scope: str
+) -> None:
+    # Given an owner token with every scope but the one this event needs
+    token = sandbox.add_token(TokenSpec(scopes=frozenset(ALL_SCOPES) - {scope}))
+    client = Api(sandbox.base_url, token)
+
+    # When it subscribes to that event, and to an event whose scope it holds
+    refused = client.subscribe("http://127.0.0.1:9/a", sandbox.organization_uri, events=[event])
+    other = "event_type.created" if scope != "event_types:read" else "invitee.created"
+    allowed = client.subscribe("http://127.0.0.1:9/b", sandbox.organization_uri, events=[other])
+
+    # Then the first is 400 Invalid Argument naming the scope and the event; the second is made
+    assert refused.status_code == 400
+    body = refused.json()
+    assert body["title"] == "Invalid Argument" and body["message"] == "The supplied parameters are invalid."
+    assert body["required_scopes"] == [scope]
+    assert body["details"][0]["parameter"] == "events" and event in body["details"][0]["message"]
+    assert allowed.status_code == 201
+
+
+def test_routing_forms_list_needs_routing_forms_read(sandbox: CalendlySandbox, api: Api) -> None:
+    # Given tokens with and without routing_forms:read
+    without = sandbox.add_token(TokenSpec(scopes=frozenset(ALL_SCOPES) - {"routing_forms:read"}))
+
+    # When each lists the organization's routing forms
+    granted = api.get("/routing_forms", organization=sandbox.organization_uri)
+    refused = api.get("/routing_forms", token=without, organization=sandbox.organization_uri)
+
+    # Then the first gets a (here empty) page, the second Calendly's 403 with required_scopes
+    assert granted.status_code == 200 and granted.json()["collection"] == []
+    assert refused.status_code == 403 and refused.json()["required_scopes"] == ["routing_forms:read"]
 
 
 def test_free_plan_gets_invitee_webhooks_but_not_routing_forms(sandbox: CalendlySandbox) -> None:

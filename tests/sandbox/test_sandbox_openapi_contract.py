@@ -200,3 +200,141 @@ def test_timestamps_use_calendlys_microsecond_format(observed: dict[str, Observe
     # Then all look like 2024-04-04T21:10:40.494211Z
     assert found
     assert [stamp for stamp in found if not CALENDLY_TIMESTAMP.match(stamp)] == []
+
+
+# --- strict mode: requests checked against the same description ----------------------------------
+
+
+@pytest.fixture
+def strict(spec: dict[str, Any]) -> Iterator[tuple[CalendlySandbox, Api]]:
+    """A sandbox in strict mode (skips with the spec), and an owner's API session on it."""
+    with CalendlySandbox(SandboxConfig(seed=2024), strict_openapi=SPEC_PATH) as sandbox:
+        sandbox.seed(users=1, event_types_per_user=1, scheduled_events=3, start=SEED_START, days=2)
+        yield sandbox, Api(sandbox.base_url, sandbox.add_token(TokenSpec(role="owner")))
+
+
+def test_strict_mode_passes_requests_the_spec_knows(strict: tuple[CalendlySandbox, Api]) -> None:
+    sandbox, api = strict
+    org = sandbox.organization_uri
+    # Given requests using only described parameters, and api-facts.md's documented extras
+    answers = [
+        api.get("/users/me"),
+        api.get("/scheduled_events", organization=org, status="active", sort="start_time:asc", count=100),
+        api.get("/event_types", organization=org, active="true", count=1),
+        api.get("/webhook_subscriptions", organization=org, scope="organization"),
+        api.subscribe(
+            "https://hooks.example/strict",
+            org,
+            events=["invitee.created", "invitee_no_show.created", "event_type.updated"],
+        ),
+    ]
+
+    # Then none is refused by strict mode and nothing is recorded
+    assert [response.status_code for response in answers] == [200, 200, 200, 200, 201]
+    assert sandbox.strict is not None and sandbox.strict.violations == []
+
+
+@pytest.mark.parametrize(
+    ("send", "violation"),
+    [
+        (
+            lambda api, org: api.get("/scheduled_events", organization=org, updated_since="2030-01-01"),
+            "GET /scheduled_events: unknown query parameter 'updated_since'",
+        ),
+        (
+            lambda api, org: api.get("/scheduled_events", organization=org, status="cancelled"),
+            "GET /scheduled_events: query parameter 'status' has 'cancelled'",
+        ),
+        (
+            lambda api, org: api.get("/event_types", organization=org, count=500),
+            "GET /event_types: query parameter 'count' is above its maximum 100",
+        ),
+        (
+            lambda api, org: api.subscribe("https://hooks.example/x", org, description="ours"),
+            "POST /webhook_subscriptions: unknown body member 'description'",
+        ),
+        (
+            lambda api, org: api.subscribe("https://hooks.example/x", org, events=["invitee.rescheduled"]),
+            "POST /webhook_subscriptions: body member 'events' has 'invitee.rescheduled'",
+        ),
+        (
+            lambda api, org: api.get("/scheduled_events/ABC/guests"),
+            "GET /scheduled_events/ABC/guests is not an operation of Calendly's API",
+        ),
+    ],
+    ids=[
+        "unknown-parameter",
+        "misspelt-enum",
+        "count-range",
+        "unknown-member",
+        "unknown-event",
+        "unknown-path",
+    ],
+)
+def test_strict_mode_refuses_and_records_what_the_spec_does_not_know(
+    strict: tuple[CalendlySandbox, Api], send: Any, violation: str
+) -> None:
+    sandbox, api = strict
+    # When the request is sent
+    response = send(api, sandbox.organization_uri)
+
+    # Then it is answered 400 with a message saying why, and the violation is kept for the fixture
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("strict mode: ")
+    assert violation in response.json()["message"]
+    assert sandbox.strict is not None
+    assert [found for found in sandbox.strict.violations if violation in found]
+
+
+def test_strict_mode_leaves_missing_members_to_the_endpoint(strict: tuple[CalendlySandbox, Api]) -> None:
+    # Given the empty subscription body the connection check sends on purpose (probes webhooks:write)
+    sandbox, api = strict
+    response = api.post("/webhook_subscriptions", {})
+
+    # Then the sandbox answers as Calendly would, and strict mode records nothing
+    assert response.status_code == 400
+    assert not response.json()["message"].startswith("strict mode")
+    assert sandbox.strict is not None and sandbox.strict.violations == []
+
+
+def test_every_documented_extra_is_really_missing_from_the_spec(spec: dict[str, Any]) -> None:
+    # The extras list must stay exact: an entry the spec already describes is a stale one.
+    from local.calendly_sandbox.strict import DOCUMENTED_EXTRAS, OpenApiRequestRules
+
+    rules = OpenApiRequestRules(spec, SPEC_PATH.name)
+    for (method, template), extra in DOCUMENTED_EXTRAS.items():
+        operation = spec["paths"].get(template, {}).get(method.lower())
+        if extra.get("new"):
+            assert operation is None, f"{method} {template} is in the spec now"
+            continue
+        assert operation is not None, f"{method} {template} is not in the spec at all"
+        described_query = {rules.resolve(p)["name"] for p in operation.get("parameters", [])}
+        assert not set(extra.get("query", {})) & described_query, f"{method} {template}"
+        body = (
+            operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+        )
+        assert not set(extra.get("body", {})) & set(body.get("properties", {})), f"{method} {template}"
+        for name, values in extra.get("enum", {}).items():
+            schema = body.get("properties", {}).get(name) or next(
+                (
+                    rules.resolve(p)["schema"]
+                    for p in operation.get("parameters", [])
+                    if rules.resolve(p)["name"] == name
+                ),
+                {},
+            )
+            described = set(schema.get("enum") or schema.get("items", {}).get("enum") or [])
+            assert described, f"{method} {template} {name} has no enum in the spec"
+            assert not set(values) & described, f"{method} {template} {name}"
+
+
+def test_a_violation_the_client_swallowed_still_fails_the_test(strict: tuple[CalendlySandbox, Api]) -> None:
+    from tests.conftest import fail_on_strict_violations
+
+    # Given a request outside the spec whose 400 nobody looked at
+    sandbox, api = strict
+    api.get("/users/me", expand="organization")
+
+    # Then the check every `calendly` fixture runs at teardown fails the test, naming it
+    with pytest.raises(pytest.fail.Exception, match="GET /users/me: unknown query parameter 'expand'"):
+        fail_on_strict_violations(sandbox)

@@ -9,14 +9,16 @@ only a verdict that says ``valid``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from calendly_sync import scopes
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.errors import CalendlyRejected
 
 SUCCESS_MESSAGE = "Connection Saved Successfully!"
 ADMIN_ROLES = frozenset({"owner", "admin"})
+_SCOPE_NAMES = frozenset(need.scope for need in scopes.REQUIRED_SCOPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,8 @@ class Check:
     name: str
     ok: bool
     detail: str
+    #: A failed check that is not required leaves part of the stack out instead of refusing the token.
+    required: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,8 @@ class Verdict:
     role: str | None = None
     scope: str | None = None
     checks: tuple[Check, ...] = field(default_factory=tuple)
+    #: Optional scopes the token lacks (the subscription leaves their events out).
+    missing_scopes: tuple[str, ...] = ()
 
     def as_response(self, *, saved: bool) -> dict[str, Any]:
         answer = asdict(self)
@@ -72,28 +78,23 @@ def check_token(client: CalendlyClient) -> Verdict:
             )
         )
 
-    owner_filter = {"organization": organization} if scope == "organization" else {"user": user}
-    subscription_filter = {"organization": organization, "scope": scope} | ({} if admin else {"user": user})
-    probes: list[tuple[str, str, Callable[[], object]]] = [
-        (
-            "event_types:read",
-            "event types (poller)",
-            lambda: client.get("/event_types", {**owner_filter, "count": "1"}),
-        ),
-        (
-            "scheduled_events:read",
-            "scheduled events (poller, and any webhook subscription)",
-            lambda: client.get("/scheduled_events", {**owner_filter, "count": "1"}),
-        ),
-        (
-            "webhooks:read",
-            "list webhook subscriptions",
-            lambda: client.get("/webhook_subscriptions", {**subscription_filter, "count": "1"}),
-        ),
-        ("webhooks:write", "create and delete webhook subscriptions", lambda: _probe_webhook_write(client)),
-    ]
-    for scope_name, used_for, probe in probes:
-        checks.append(_scope_check(scope_name, used_for, probe))
+    for need in scopes.REQUIRED_SCOPES:
+        probe = _probe_for(need.scope, client, organization, user, scope)
+        if probe is None:
+            continue
+        check = _scope_check(need, probe)
+        if need.optional and not check.ok:
+            check = replace(check, required=False)
+        checks.append(check)
+    if scope != "organization":
+        checks.append(
+            Check(
+                "routing_forms:read",
+                True,
+                "not checked: routing-form submissions are subscribed only at organization scope",
+                required=False,
+            )
+        )
     checks.append(
         Check(
             "plan",
@@ -102,12 +103,18 @@ def check_token(client: CalendlyClient) -> Verdict:
         )
     )
 
-    problems = [check for check in checks if not check.ok]
+    problems = [check for check in checks if not check.ok and check.required]
     if problems:
         message = "The token cannot be used: " + "; ".join(f"{c.name}: {c.detail}" for c in problems)
         return Verdict(False, message, user, organization, role, scope, tuple(checks))
-    note = "" if admin else " (user scope: not an organization owner or admin)"
-    return Verdict(True, SUCCESS_MESSAGE + note, user, organization, role, scope, tuple(checks))
+    missing = tuple(c.name for c in checks if not c.ok and c.name in _SCOPE_NAMES)
+    notes = [] if admin else ["user scope: not an organization owner or admin"]
+    notes.extend(
+        f"without {name}: {', '.join(scopes.need(name).events)} left out of the subscription"
+        for name in missing
+    )
+    message = SUCCESS_MESSAGE + (f" ({'; '.join(notes)})" if notes else "")
+    return Verdict(True, message, user, organization, role, scope, tuple(checks), missing)
 
 
 def scope_for(role: str | None) -> str:
@@ -150,6 +157,38 @@ def _membership_role(client: CalendlyClient, organization: str, user: str, check
     return None
 
 
+def _probe_for(
+    scope_name: str, client: CalendlyClient, organization: str, user: str, scope: str
+) -> Callable[[], object] | None:
+    """One cheap call that Calendly refuses (403) without ``scope_name``; None: checked elsewhere."""
+    # A member's lists name the organization too, or they span every organization the user is in.
+    owner_filter = {"organization": organization} | ({} if scope == "organization" else {"user": user})
+    subscription_filter = {"organization": organization, "scope": scope} | (
+        {} if scope == "organization" else {"user": user}
+    )
+    probes: dict[str, Callable[[], object]] = {
+        "event_types:read": lambda: client.get("/event_types", {**owner_filter, "count": "1"}),
+        "scheduled_events:read": lambda: client.get("/scheduled_events", {**owner_filter, "count": "1"}),
+        "webhooks:read": lambda: client.get("/webhook_subscriptions", {**subscription_filter, "count": "1"}),
+        "webhooks:write": lambda: _probe_webhook_write(client),
+    }
+    if scope == "organization":
+        probes["routing_forms:read"] = lambda: client.get(
+            "/routing_forms", {"organization": organization, "count": "1"}
+        )
+    return probes.get(scope_name)
+
+
+def granted_event_scopes(client: CalendlyClient, organization: str, user: str, scope: str) -> set[str]:
+    """Which scopes that webhook events need the token holds, asked of Calendly now."""
+    granted: set[str] = set()
+    for need in scopes.REQUIRED_SCOPES:
+        probe = _probe_for(need.scope, client, organization, user, scope) if need.events else None
+        if probe is not None and _scope_check(need, probe).ok:
+            granted.add(need.scope)
+    return granted
+
+
 def _probe_webhook_write(client: CalendlyClient) -> None:
     """An empty POST: Calendly checks the scope before the body, so 400 means allowed."""
     try:
@@ -160,15 +199,15 @@ def _probe_webhook_write(client: CalendlyClient) -> None:
         raise
 
 
-def _scope_check(scope: str, used_for: str, probe: Callable[[], object]) -> Check:
+def _scope_check(need: scopes.ScopeNeed, probe: Callable[[], object]) -> Check:
     try:
         probe()
     except CalendlyRejected as rejected:
-        return _scope_failure(scope, used_for, rejected)
-    return Check(scope, True, f"granted ({used_for})")
+        return _scope_failure(need.scope, need.used_for, rejected)
+    return Check(need.scope, True, f"granted ({need.used_for})")
 
 
 def _scope_failure(scope: str, used_for: str, rejected: CalendlyRejected) -> Check:
     if rejected.status == 403 and "upgrade" not in rejected.detail.lower():
-        return Check(scope, False, f"missing scope {scope}, needed to {used_for}: add it to the token")
+        return Check(scope, False, f"missing scope {scope}, needed for {used_for}: add it to the token")
     return Check(scope, False, f"Calendly answered {rejected.status} {rejected.title}: {rejected.detail}")

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from calendly_sync import subscriptions
+from calendly_sync import scopes, subscriptions
 from calendly_sync.adapters import secrets
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.adapters.dynamodb import CalendlyTable
-from calendly_sync.connection import check_token, identify, scope_for
-from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable, ConfigurationError
+from calendly_sync.connection import check_token, granted_event_scopes, identify, scope_for
+from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable, ConfigurationError, SecretUnavailable
 from calendly_sync.observability import logger, metrics
 from calendly_sync.settings import get_settings
 
 SUBSCRIPTION_ACTIONS = ("ensure", "status", "delete", "rotate-key")
 _MAX_TOKEN_LENGTH = 4096
+_EVENT_SCOPES = frozenset(need.scope for need in scopes.REQUIRED_SCOPES if need.events)
 
 
 def _now() -> str:
@@ -85,6 +87,7 @@ def validate_credentials(payload: Any) -> dict[str, Any]:
                 "organization": verdict.organization,
                 "role": verdict.role,
                 "scope": verdict.scope,
+                "missing_scopes": json.dumps(list(verdict.missing_scopes)),
                 "checked_at": checked_at,
                 "healthy": True,
             },
@@ -95,7 +98,11 @@ def validate_credentials(payload: Any) -> dict[str, Any]:
         table.put_sync_state(
             "CONNECTION",
             {
-                **{k: v for k, v in previous.items() if k in ("user", "organization", "role", "scope")},
+                **{
+                    k: v
+                    for k, v in previous.items()
+                    if k in ("user", "organization", "role", "scope", "missing_scopes")
+                },
                 "checked_at": checked_at,
                 "healthy": False,
                 "problem": verdict.message,
@@ -156,51 +163,124 @@ def run_subscription_action(
     action: str, client: CalendlyClient, table: CalendlyTable, webhook_url: str
 ) -> subscriptions.Outcome:
     """The subscription work itself, for this function and for the poller's check each run."""
-    connection = table.sync_state("CONNECTION")
-    if connection and connection.get("organization") and connection.get("user"):
+    connection = table.sync_state("CONNECTION") or {}
+    if connection.get("organization") and connection.get("user"):
         user, organization, scope = connection["user"], connection["organization"], connection.get("scope")
     else:  # a token put in place by hand: learn the rest from Calendly
         user, organization, role = identify(client)
         scope = scope_for(role)
+    scope = scope or "organization"
     keys = secrets.signing_key_state()
-    previous = table.sync_state("SUBSCRIPTION") or {}
+    record = table.sync_state("SUBSCRIPTION") or {}
+    token_checked_at = str(connection.get("checked_at") or "")
     target = subscriptions.Target(
         webhook_url=webhook_url,
         organization=organization,
-        scope=scope or "organization",
+        scope=scope,
         user=user if scope == "user" else None,
         signing_key=keys["current"],
-        routing_forms_allowed=previous.get("routing_forms_allowed", True) is not False,
+        owned=_json_object(record.get("owned")),
+        left_out=_known_left_out(connection, record, token_checked_at),
         previous_key=keys.get("previous"),
         rotated_at=keys.get("rotated_at"),
     )
+
+    def granted() -> set[str]:
+        return granted_event_scopes(client, organization, user, scope)
 
     if action == "status":
         return subscriptions.status(client, target)
     if action == "delete":
         outcome = subscriptions.delete(client, target)
-        table.put_sync_state("SUBSCRIPTION", {"checked_at": _now(), "last_action": "deleted", "ok": True})
+        remaining = {uri: key for uri, key in target.owned.items() if uri not in outcome.deleted}
+        table.put_sync_state(
+            "SUBSCRIPTION",
+            {
+                "owned": json.dumps(remaining),
+                "checked_at": _now(),
+                "last_action": "deleted",
+                "ok": outcome.ok,
+            },
+        )
         return outcome
     if action == "rotate-key":
-        keys = subscriptions.rotate_key(keys)
-        secrets.write_signing_keys(keys)
-        target = replace(
-            target, signing_key=keys["current"], previous_key=keys["previous"], rotated_at=keys["rotated_at"]
-        )
-    outcome = subscriptions.ensure(client, target)
+        return _rotate_key(client, table, target, keys, granted, token_checked_at)
+
+    outcome = subscriptions.ensure(client, target, granted_event_scopes=granted)
     # Created again after one was recorded: it went missing.
-    outcome.unhealthy |= outcome.action == "created" and bool(previous.get("uri"))
-    if action == "rotate-key":
-        outcome.action, outcome.unhealthy = "rotated", False
-        outcome.message = "signing key rotated; " + outcome.message
-        outcome.notes.append(
-            "the previous key is still accepted until its subscription is gone and 15 minutes pass"
-        )
-    else:
-        settled = subscriptions.without_spent_previous(keys, outcome.remaining, time.time())
+    outcome.unhealthy |= outcome.action == "created" and bool(record.get("uri"))
+    if outcome.ok:
+        settled = subscriptions.without_spent_previous(keys, outcome.owned, time.time())
         if settled != keys:
             secrets.write_signing_keys(settled)
             outcome.notes.append("the previous signing key is no longer accepted (rotation finished)")
+    _record(table, outcome, token_checked_at)
+    return outcome
+
+
+def _rotate_key(
+    client: CalendlyClient,
+    table: CalendlyTable,
+    target: subscriptions.Target,
+    keys: dict[str, Any],
+    granted: Callable[[], set[str]],
+    token_checked_at: str,
+) -> subscriptions.Outcome:
+    """New key as ``next`` (accepted at once) -> its subscription -> record -> ``current``.
+
+    ``current`` changes only once a subscription signing with the new key exists, and no key a
+    live subscription signs with is ever dropped, so a failure at any step is safe to retry.
+    """
+    blocker = subscriptions.rotation_blocker(keys)
+    if blocker:
+        return subscriptions.Outcome(False, "rotate-key", blocker)
+    pending = subscriptions.with_next_key(keys)
+    if pending != keys:
+        try:
+            secrets.write_signing_keys(pending)
+        except SecretUnavailable as error:
+            return subscriptions.Outcome(
+                False, "rotate-key", f"{error}: the signing key was not rotated, nothing was changed"
+            )
+    now = time.time()
+    rotating = replace(target, signing_key=pending["next"], previous_key=keys["current"], rotated_at=now)
+    not_rotated = (
+        "the signing key was not rotated: the current key and its subscription are unchanged and "
+        "still in use. A new key waits as 'next' (accepted, used by no subscription yet); running "
+        "rotate-key again uses it"
+    )
+    try:
+        outcome = subscriptions.ensure(client, rotating, now, granted_event_scopes=granted)
+    except CalendlyUnavailable as error:
+        return subscriptions.Outcome(False, "rotate-key", f"{error}: {not_rotated}")
+    except CalendlyRejected as rejected:
+        return subscriptions.Outcome(
+            False, "rotate-key", f"Calendly refused: {rejected.status} {rejected.detail}: {not_rotated}"
+        )
+    if not outcome.ok:
+        outcome.action, outcome.message = "rotate-key", f"{outcome.message}: {not_rotated}"
+        return outcome
+    # Recorded first: from here the new subscription is provably ours.
+    _record(table, outcome, token_checked_at)
+    try:
+        secrets.write_signing_keys(subscriptions.promoted_next_key(pending, now))
+    except SecretUnavailable as error:
+        outcome.ok, outcome.action = False, "rotate-key"
+        outcome.message = (
+            f"{error}: a subscription signing with the new key exists and the receiver accepts that "
+            "key (as 'next'), but it did not become 'current': run rotate-key again to finish"
+        )
+        return outcome
+    outcome.action, outcome.unhealthy = "rotated", False
+    outcome.message = "signing key rotated; " + outcome.message
+    outcome.notes.append(
+        "the previous key is still accepted until its subscription is gone and 15 minutes pass"
+    )
+    return outcome
+
+
+def _record(table: CalendlyTable, outcome: subscriptions.Outcome, token_checked_at: str) -> None:
+    """What the next run trusts: which subscriptions we made, and which events were left out."""
     subscription = outcome.subscription or {}
     table.put_sync_state(
         "SUBSCRIPTION",
@@ -209,13 +289,40 @@ def run_subscription_action(
             "callback_url": subscription.get("callback_url"),
             "state": subscription.get("state"),
             "events": json.dumps(subscription.get("events") or []),
-            "routing_forms_allowed": outcome.routing_forms_allowed,
+            "owned": json.dumps(outcome.owned),
+            "left_out": json.dumps(outcome.left_out),
+            # Left-out events are tried again once the token is checked again (a new scope, a plan).
+            "left_out_for": token_checked_at,
             "checked_at": _now(),
             "last_action": outcome.action,
             "ok": outcome.ok,
         },
     )
-    return outcome
+
+
+def _known_left_out(
+    connection: Mapping[str, Any], record: Mapping[str, Any], token_checked_at: str
+) -> dict[str, str]:
+    left_out: dict[str, str] = {}
+    if record.get("left_out_for", "") == token_checked_at:
+        left_out.update(_json_object(record.get("left_out")))
+    missing = json.loads(connection.get("missing_scopes") or "[]")
+    for scope_name in missing if isinstance(missing, list) else []:
+        if scope_name in _EVENT_SCOPES:
+            for event in scopes.need(scope_name).events:
+                left_out.setdefault(event, f"the token lacks {scope_name} (found when it was checked)")
+    return left_out
+
+
+def _json_object(text: Any) -> dict[str, str]:
+    """A JSON object of strings from the table, or {} for anything else (an old or damaged record)."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
 def observe_subscription(outcome: subscriptions.Outcome) -> None:

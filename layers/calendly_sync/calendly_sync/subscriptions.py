@@ -1,10 +1,15 @@
 """Keep the stack's Calendly webhook subscription right, and say what was done.
 
-Calendly refuses a second subscription to the same URL and offers no update, so the stack
-tells its subscriptions apart by the callback URL's query: ``?key=<fingerprint of the
-signing key>&v=<version>`` on the stack's own webhook route. That lets a replacement be
-created *before* the subscription it replaces is deleted (never a gap), and shows which key
-each subscription was made with, though Calendly never returns the key itself.
+Which subscription is ours is decided by the table, never by what Calendly shows: anyone who
+can list the organization's subscriptions sees our callback URL, and an admin can delete ours
+and re-create one with the very same URL and their own signing key. The URI Calendly assigned
+when *we* created a subscription cannot be forged, so the table records it (with the
+fingerprint of the key we gave it). A subscription to our URL that is not on that record is
+replaced, create-first, and reported; with no record at all (a new table) every one is.
+
+Calendly refuses a second subscription to the same URL and offers no update, so each one we
+make gets its own ``?v=<random>`` on the stack's webhook route: a replacement can be created
+*before* what it replaces is deleted (never a gap).
 """
 
 from __future__ import annotations
@@ -12,69 +17,76 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
+from calendly_sync import scopes
 from calendly_sync.adapters.calendly import CalendlyClient
-from calendly_sync.errors import CalendlyRejected
+from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable
 
-INVITEE_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")
-EVENT_TYPE_EVENTS = ("event_type.created", "event_type.updated", "event_type.deleted")
-#: Organization scope only, and refused on free plans ("Please upgrade ...").
-PAID_ORGANIZATION_EVENTS = ("routing_form_submission.created",)
 #: Keep the previous key this long after its last subscription is gone: deliveries signed with
 #: it may still be on their way.
 PREVIOUS_KEY_GRACE_SECONDS = 15 * 60
+#: Each refusal that leaves events out (or a 409) changes the request; never loops forever.
+_MAX_CREATE_ATTEMPTS = 6
+PAID_PLAN_REASON = "needs a paid Calendly plan"
 
 
 def key_fingerprint(key: str) -> str:
-    """Names a signing key in a URL without giving anything of it away."""
+    """Names a signing key in the table without giving anything of it away."""
     return hashlib.sha256(b"calendly-sync signing key\0" + key.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What the subscription should be."""
+    """What the subscription should be, and which subscriptions the stack knows it made."""
 
     webhook_url: str
     organization: str
     scope: str  # "organization" or "user"
     user: str | None
     signing_key: str
-    routing_forms_allowed: bool = True
+    #: URI -> key fingerprint of every subscription this stack created (from the table).
+    owned: Mapping[str, str] = field(default_factory=dict)
+    #: Events not subscribed, and why (a scope the token lacks, a plan that refuses them).
+    left_out: Mapping[str, str] = field(default_factory=dict)
     #: During a rotation: the key being replaced, and when the rotation started (unix seconds).
     previous_key: str | None = None
     rotated_at: float | None = None
 
-    def in_rotation_grace(self, subscription: dict[str, Any], now: float) -> bool:
-        """An active subscription on the previous key, kept a while so deliveries under way arrive."""
+    @property
+    def events(self) -> tuple[str, ...]:
+        return tuple(e for e in scopes.events_for(self.scope) if e not in self.left_out)
+
+    def callback_url(self) -> str:
+        return f"{self.webhook_url}?{urlencode({'v': _new_version()})}"
+
+    def points_here(self, subscription: Mapping[str, Any]) -> bool:
+        url = str(subscription.get("callback_url", ""))
+        return url == self.webhook_url or url.startswith(self.webhook_url + "?")
+
+    def made_by_us(self, subscription: Mapping[str, Any]) -> bool:
+        return str(subscription.get("uri")) in self.owned
+
+    def key_of(self, subscription: Mapping[str, Any]) -> str | None:
+        return self.owned.get(str(subscription.get("uri")))
+
+    def in_rotation_grace(self, subscription: Mapping[str, Any], now: float) -> bool:
+        """Ours on the previous key and active, kept a while so deliveries under way arrive."""
         if not self.previous_key or self.rotated_at is None:
             return False
         return (
             subscription.get("state") == "active"
-            and _fingerprint_in(subscription) == key_fingerprint(self.previous_key)
+            and self.key_of(subscription) == key_fingerprint(self.previous_key)
             and now - self.rotated_at < PREVIOUS_KEY_GRACE_SECONDS
         )
 
-    @property
-    def events(self) -> tuple[str, ...]:
-        extra = (
-            PAID_ORGANIZATION_EVENTS if self.scope == "organization" and self.routing_forms_allowed else ()
-        )
-        return INVITEE_EVENTS + EVENT_TYPE_EVENTS + extra
-
-    def callback_url(self, version: str) -> str:
-        query = urlencode({"key": key_fingerprint(self.signing_key), "v": version})
-        return f"{self.webhook_url}?{query}"
-
-    def is_ours(self, subscription: dict[str, Any]) -> bool:
-        url = str(subscription.get("callback_url", ""))
-        return url == self.webhook_url or url.startswith(self.webhook_url + "?")
-
-    def problems(self, subscription: dict[str, Any]) -> list[str]:
+    def problems(self, subscription: Mapping[str, Any]) -> list[str]:
+        if not self.made_by_us(subscription):
+            return [_foreign_problem(subscription)]
         found: list[str] = []
         if subscription.get("state") != "active":
             found.append(f"state is {subscription.get('state')}: Calendly stopped delivering to it")
@@ -83,7 +95,7 @@ class Target:
             found.append("missing events: " + ", ".join(sorted(wanted - has)))
         if has - wanted:
             found.append("unexpected events: " + ", ".join(sorted(has - wanted)))
-        if _fingerprint_in(subscription) != key_fingerprint(self.signing_key):
+        if self.key_of(subscription) != key_fingerprint(self.signing_key):
             found.append("made with another signing key")
         return found
 
@@ -96,11 +108,14 @@ class Outcome:
     subscription: dict[str, Any] | None = None
     deleted: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    routing_forms_allowed: bool = True
-    #: Found missing, disabled or wrong (not just never made yet): what the alarm watches.
+    #: Found missing, disabled, wrong or not ours (not just never made yet): what the alarm watches.
     unhealthy: bool = False
-    #: Our subscriptions left in Calendly afterwards (internal: decides when a rotation ends).
-    remaining: list[dict[str, Any]] = field(default_factory=list)
+    #: URI -> key fingerprint of our subscriptions left in Calendly afterwards: the table's record.
+    owned: dict[str, str] = field(default_factory=dict)
+    #: Events not subscribed, and why.
+    left_out: dict[str, str] = field(default_factory=dict)
+    #: Subscriptions to our URL that the stack did not make (deleted if ``deleted`` names them).
+    foreign: list[str] = field(default_factory=list)
     #: When deliveries started failing for a subscription this replaced (its retry_started_at).
     gap_since: str | None = None
 
@@ -115,7 +130,15 @@ class Outcome:
         }
 
 
-def describe(subscription: dict[str, Any], target: Target) -> dict[str, Any]:
+class NothingToSubscribe(Exception):
+    """Every event was refused (scopes, plan): there is no subscription to make."""
+
+    def __init__(self, left_out: Mapping[str, str]) -> None:
+        super().__init__("no webhook event can be subscribed: " + "; ".join(_left_out_notes(left_out)))
+        self.left_out = dict(left_out)
+
+
+def describe(subscription: Mapping[str, Any], target: Target) -> dict[str, Any]:
     problems = target.problems(subscription)
     return {
         "uri": subscription.get("uri"),
@@ -124,23 +147,24 @@ def describe(subscription: dict[str, Any], target: Target) -> dict[str, Any]:
         "events": subscription.get("events"),
         "retry_started_at": subscription.get("retry_started_at"),
         "created_at": subscription.get("created_at"),
+        "made_by_this_stack": target.made_by_us(subscription),
         "matches": not problems,
         "problems": problems,
     }
 
 
-def ours(client: CalendlyClient, target: Target) -> list[dict[str, Any]]:
-    """Every subscription on the stack's webhook route, from every page, newest first."""
+def pointing_here(client: CalendlyClient, target: Target) -> list[dict[str, Any]]:
+    """Every subscription to the stack's webhook route, whoever made it, all pages, newest first."""
     found = [
         s
         for s in client.webhook_subscriptions(target.organization, target.scope, target.user)
-        if target.is_ours(s)
+        if target.points_here(s)
     ]
     return sorted(found, key=lambda s: str(s.get("created_at", "")), reverse=True)
 
 
 def status(client: CalendlyClient, target: Target) -> Outcome:
-    found = ours(client, target)
+    found = pointing_here(client, target)
     if not found:
         return Outcome(
             False,
@@ -150,56 +174,107 @@ def status(client: CalendlyClient, target: Target) -> Outcome:
             unhealthy=True,
         )
     healthy = [s for s in found if not target.problems(s)]
+    foreign = [s for s in found if not target.made_by_us(s)]
     chosen = healthy[0] if healthy else found[0]
-    notes = [f"also subscribed: {s.get('uri')} ({s.get('state')})" for s in found if s is not chosen]
+    notes = [
+        f"also subscribed: {s.get('uri')} ({s.get('state')})"
+        for s in found
+        if s is not chosen and target.made_by_us(s)
+    ]
+    notes.extend(f"{s.get('uri')}: {_foreign_problem(s)}" for s in foreign if s is not chosen)
+    notes.extend(_left_out_notes(target.left_out))
     if chosen.get("retry_started_at"):
         notes.append(f"Calendly has been retrying failed deliveries since {chosen['retry_started_at']}")
-    message = "subscription is healthy" if healthy else "subscription needs repair: run ensure"
+    ok = bool(healthy) and not foreign
+    if ok:
+        message = "subscription is healthy"
+    elif healthy:
+        message = "a subscription this stack did not make points at it: run ensure to replace it"
+    else:
+        message = "subscription needs repair: run ensure"
     return Outcome(
-        bool(healthy), "status", message, describe(chosen, target), notes=notes, unhealthy=not healthy
+        ok,
+        "status",
+        message,
+        describe(chosen, target),
+        notes=notes,
+        unhealthy=not ok,
+        owned=_owned_after(target, [s for s in found if target.made_by_us(s)]),
+        left_out=dict(target.left_out),
+        foreign=[str(s.get("uri")) for s in foreign],
     )
 
 
-def ensure(client: CalendlyClient, target: Target, now: float | None = None) -> Outcome:
-    """Converge: keep a matching subscription, else create one first and delete the rest after.
+def ensure(
+    client: CalendlyClient,
+    target: Target,
+    now: float | None = None,
+    *,
+    granted_event_scopes: Callable[[], Collection[str]] | None = None,
+) -> Outcome:
+    """Converge: keep a healthy subscription we made, else create one first and delete the rest.
 
-    During a key rotation the old key's subscription is left running for a grace period, so
-    deliveries it already has under way still arrive (the copies both send are duplicates,
-    absorbed); a later run deletes it.
+    ``granted_event_scopes`` asks Calendly which event scopes the token holds; it is called only
+    when a subscription is refused with 400, to learn which events to leave out.
+
+    During a key rotation our subscription on the previous key is left running for a grace
+    period, so deliveries it already has under way still arrive (the copies both send are
+    duplicates, absorbed); a later run deletes it.
     """
     now = time.time() if now is None else now
-    found = ours(client, target)
+    found = pointing_here(client, target)
+    foreign = [s for s in found if not target.made_by_us(s)]
     healthy = [s for s in found if not target.problems(s)]
     notes: list[str] = []
     if healthy:
         keep, action = healthy[0], "kept"
     else:
-        keep, target, notes = _create(client, target, found)
+        try:
+            keep, target, conflicted = _create(client, target, granted_event_scopes)
+        except NothingToSubscribe as nothing:
+            return Outcome(
+                False,
+                "ensure",
+                str(nothing),
+                unhealthy=True,
+                owned=_owned_after(target, found),
+                left_out=nothing.left_out,
+                foreign=[str(s.get("uri")) for s in foreign],
+            )
         action = "replaced" if found else "created"
+        if conflicted:  # what held the URL we first tried is replaced now, not on the next run
+            found = pointing_here(client, target)
+            foreign = [s for s in found if not target.made_by_us(s) and s.get("uri") != keep.get("uri")]
     others = [s for s in found if s.get("uri") != keep.get("uri")]
     waiting = [s for s in others if target.in_rotation_grace(s, now)]
     leftovers = [s for s in others if s not in waiting]
-    deleted = _delete_all(client, leftovers)
+    for subscription in leftovers:
+        notes.append(f"replaced {subscription.get('uri')}: {'; '.join(target.problems(subscription))}")
+    deleted = _delete_all(client, leftovers, notes)
     notes.extend(
         f"kept {s.get('uri')} (previous key) for the rest of the rotation's grace period" for s in waiting
     )
-    if found and not healthy:
-        notes.extend(f"replaced {s.get('uri')}: {'; '.join(target.problems(s))}" for s in leftovers)
+    notes.extend(_left_out_notes(target.left_out))
     message = {
         "kept": "subscription already right: nothing to do",
         "created": "subscription created",
         "replaced": "subscription replaced: the new one was created before the old one was deleted",
     }[action]
+    if foreign:
+        message += f"; {len(foreign)} subscription(s) to this stack's URL were not made by it"
+    # Our own subscription, just made, signs with the current key whatever the record said.
+    owned = {**_owned_after(target, waiting), str(keep.get("uri")): key_fingerprint(target.signing_key)}
     return Outcome(
         True,
         action,
         message,
-        describe(keep, target),
+        describe(keep, replace(target, owned=owned)),
         deleted,
         notes,
-        target.routing_forms_allowed,
-        unhealthy=action == "replaced",
-        remaining=[keep, *waiting],
+        unhealthy=action == "replaced" or bool(foreign),
+        owned=owned,
+        left_out=dict(target.left_out),
+        foreign=[str(s.get("uri")) for s in foreign],
         gap_since=min(
             (str(s["retry_started_at"]) for s in leftovers if s.get("retry_started_at")), default=None
         ),
@@ -207,43 +282,68 @@ def ensure(client: CalendlyClient, target: Target, now: float | None = None) -> 
 
 
 def delete(client: CalendlyClient, target: Target) -> Outcome:
-    found = ours(client, target)
-    deleted = _delete_all(client, found)
+    """Delete every subscription to the stack's URL, ours or not: the stack is going away."""
+    found = pointing_here(client, target)
+    notes: list[str] = []
+    deleted = _delete_all(client, found, notes)
     message = f"deleted {len(deleted)} subscription(s)" if deleted else "no subscription to delete"
-    return Outcome(True, "deleted", message, None, deleted)
+    return Outcome(not notes, "deleted", message, None, deleted, notes)
 
 
-def rotate_key(state: dict[str, Any], now: float | None = None) -> dict[str, Any]:
-    """The signing key secret's next state: a fresh ``current``, the old one kept as ``previous``."""
-    return {
-        "current": secrets.token_urlsafe(36),
-        "previous": state["current"],
-        "rotated_at": int(time.time() if now is None else now),
-    }
+# --- the signing key secret: ``current``, ``previous`` during a rotation, ``next`` before one ---
 
 
-def without_spent_previous(
-    state: dict[str, Any], remaining: Iterable[dict[str, Any]], now: float
-) -> dict[str, Any]:
-    """Drop ``previous`` once no subscription uses it and the grace period has passed."""
+def rotation_blocker(state: Mapping[str, Any]) -> str | None:
+    """Why a new rotation must wait, or None: a second one would drop a key still in use."""
+    if state.get("previous"):
+        return (
+            "the last rotation has not finished: its previous key is still accepted until its "
+            "subscription is gone and the grace period has passed (the hourly check finishes it). "
+            "Nothing was changed: run status, then rotate-key again once no previous key is left"
+        )
+    return None
+
+
+def with_next_key(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The secret with a ``next`` key the receiver accepts before any subscription uses it.
+
+    A ``next`` left by an interrupted rotation is reused, never replaced: a subscription Calendly
+    made without telling us (a lost answer) may already sign with it.
+    """
+    if state.get("next"):
+        return dict(state)
+    return {**state, "next": secrets.token_urlsafe(36)}
+
+
+def promoted_next_key(state: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """``next`` becomes ``current``; the old ``current`` stays accepted as ``previous``."""
+    return {"current": state["next"], "previous": state["current"], "rotated_at": int(now)}
+
+
+def without_spent_previous(state: Mapping[str, Any], owned: Mapping[str, str], now: float) -> dict[str, Any]:
+    """Drop ``previous`` once none of our subscriptions uses it and the grace period has passed."""
     previous = state.get("previous")
     if not previous:
-        return state
-    still_used = any(_fingerprint_in(s) == key_fingerprint(previous) for s in remaining)
+        return dict(state)
+    still_used = key_fingerprint(previous) in owned.values()
     if still_used or now - float(state.get("rotated_at") or 0) < PREVIOUS_KEY_GRACE_SECONDS:
-        return state
-    return {
-        "current": state["current"],
-        **({"rotated_at": state["rotated_at"]} if "rotated_at" in state else {}),
-    }
+        return dict(state)
+    return {name: value for name, value in state.items() if name != "previous"}
+
+
+# --- helpers -----------------------------------------------------------------------------
 
 
 def _create(
-    client: CalendlyClient, target: Target, found: Sequence[dict[str, Any]]
-) -> tuple[dict[str, Any], Target, list[str]]:
-    notes: list[str] = []
-    url = target.callback_url(_new_version())
-    for _attempt in range(4):  # each 409 or plan refusal changes the request; never loops forever
+    client: CalendlyClient,
+    target: Target,
+    granted_event_scopes: Callable[[], Collection[str]] | None,
+) -> tuple[dict[str, Any], Target, bool]:
+    url = target.callback_url()
+    conflicted = False
+    for _attempt in range(_MAX_CREATE_ATTEMPTS):
+        if not target.events:
+            raise NothingToSubscribe(target.left_out)
         body: dict[str, Any] = {
             "url": url,
             "events": list(target.events),
@@ -254,38 +354,68 @@ def _create(
         if target.scope == "user":
             body["user"] = target.user
         try:
-            return client.create_webhook_subscription(body), target, notes
+            return client.create_webhook_subscription(body), target, conflicted
         except CalendlyRejected as rejected:
             if rejected.status == 409:
-                # Someone (a concurrent run, an earlier attempt) made it already: adopt it if it is
-                # right, else take another version of the URL.
-                for subscription in ours(client, target):
-                    if subscription.get("callback_url") == url and not target.problems(subscription):
-                        notes.append("adopted a subscription another run had just created")
-                        return subscription, target, notes
-                url = target.callback_url(_new_version())
+                # Never adopted: a subscription we cannot prove we made is not ours. Whatever
+                # holds this URL (a lost answer to our own request) is replaced like any other.
+                url, conflicted = target.callback_url(), True
                 continue
-            if (
-                rejected.status == 403
-                and "upgrade" in rejected.detail.lower()
-                and target.routing_forms_allowed
-            ):
-                notes.append(
-                    "routing_form_submission.created needs a paid Calendly plan: subscribed without it"
-                )
-                target = replace(target, routing_forms_allowed=False)
-                continue
-            raise
-    raise CalendlyRejected(
-        "Calendly kept answering 409 for new subscription URLs", status=409, title="Already Exists"
+            left_out = _refused_events(rejected, target, granted_event_scopes)
+            if not left_out:
+                raise
+            target = replace(target, left_out={**target.left_out, **left_out})
+    raise CalendlyRejected("Calendly kept refusing the new subscription", status=409, title="Already Exists")
+
+
+def _refused_events(
+    rejected: CalendlyRejected,
+    target: Target,
+    granted_event_scopes: Callable[[], Collection[str]] | None,
+) -> dict[str, str]:
+    """The events a refusal is about, with the reason: empty when it is about something else."""
+    if rejected.status == 403 and "upgrade" in rejected.detail.lower():
+        paid_only = [e for e in target.events if e in scopes.ROUTING_FORM_EVENTS]
+        reason = f"{PAID_PLAN_REASON} (Calendly answered 403: {rejected.detail})"
+        return dict.fromkeys(paid_only, reason)
+    if rejected.status == 400 and granted_event_scopes is not None:
+        # Calendly checks each event's scope and answers 400, not 403; ask which scopes it is.
+        granted = set(granted_event_scopes())
+        return {
+            event: f"the token lacks {scopes.EVENT_SCOPE[event]} (Calendly answered 400 to the subscription)"
+            for event in target.events
+            if scopes.EVENT_SCOPE.get(event) not in granted
+        }
+    return {}
+
+
+def _left_out_notes(left_out: Mapping[str, str]) -> list[str]:
+    by_reason: dict[str, list[str]] = {}
+    for event, reason in left_out.items():
+        by_reason.setdefault(reason, []).append(event)
+    return [f"left out {', '.join(events)}: {reason}" for reason, events in by_reason.items()]
+
+
+def _owned_after(target: Target, subscriptions: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    return {str(s.get("uri")): target.owned[str(s.get("uri"))] for s in subscriptions if target.made_by_us(s)}
+
+
+def _foreign_problem(subscription: Mapping[str, Any]) -> str:
+    creator = subscription.get("creator") or "someone"
+    return (
+        f"not made by this stack (created by {creator} at {subscription.get('created_at')}): "
+        "its signing key is unknown, so its deliveries fail"
     )
 
 
 def _new_version() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f") + secrets.token_hex(2)
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + secrets.token_hex(4)
 
 
-def _delete_all(client: CalendlyClient, subscriptions: Iterable[dict[str, Any]]) -> list[str]:
+def _delete_all(
+    client: CalendlyClient, subscriptions: Sequence[Mapping[str, Any]], notes: list[str]
+) -> list[str]:
+    """Delete each; one that cannot be deleted now is noted, and the next run tries again."""
     deleted: list[str] = []
     for subscription in subscriptions:
         uri = str(subscription.get("uri"))
@@ -293,12 +423,10 @@ def _delete_all(client: CalendlyClient, subscriptions: Iterable[dict[str, Any]])
             client.delete_webhook_subscription(uri)
         except CalendlyRejected as rejected:
             if rejected.status != 404:  # gone already is what we wanted
-                raise
+                notes.append(f"could not delete {uri}: Calendly answered {rejected.status} {rejected.detail}")
+                continue
+        except CalendlyUnavailable as error:
+            notes.append(f"could not delete {uri} now ({error}): the next check tries again")
+            continue
         deleted.append(uri)
     return deleted
-
-
-def _fingerprint_in(subscription: dict[str, Any]) -> str | None:
-    query = parse_qs(urlsplit(str(subscription.get("callback_url", ""))).query)
-    values = query.get("key")
-    return values[0] if values else None

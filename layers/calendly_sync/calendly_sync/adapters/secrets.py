@@ -31,7 +31,11 @@ def _provider() -> SecretsProvider:
 
 
 def signing_keys() -> tuple[str, ...]:
-    """The webhook signing keys to accept: ``current``, then ``previous`` during a rotation."""
+    """The webhook signing keys to accept: ``current``, then ``next`` and ``previous`` if present.
+
+    ``next`` is a rotation's new key, accepted from the moment it is written: Calendly may sign
+    with it as soon as the subscription made with it exists, before it becomes ``current``.
+    """
     return _read_signing_keys(force_fetch=False)
 
 
@@ -53,16 +57,20 @@ def _read_signing_keys(*, force_fetch: bool) -> tuple[str, ...]:
         settings.signing_key_secret_id, max_age=settings.secret_max_age_seconds, force_fetch=force_fetch
     )
     current = value.get("current")
-    previous = value.get("previous")
     if not isinstance(current, str) or not current:
         raise ConfigurationError("the signing key secret has no 'current' key")
-    if previous is not None and not isinstance(previous, str):
-        raise ConfigurationError("the signing key secret's 'previous' key is not a string")
-    return (current, previous) if previous else (current,)
+    accepted = [current]
+    for member in ("next", "previous"):
+        key = value.get(member)
+        if key is not None and not isinstance(key, str):
+            raise ConfigurationError(f"the signing key secret's {member!r} key is not a string")
+        if key:
+            accepted.append(key)
+    return tuple(accepted)
 
 
 def signing_key_state() -> dict[str, Any]:
-    """The whole signing key secret, read afresh: ``current``, ``previous``, ``rotated_at``."""
+    """The whole signing key secret, read afresh: ``current``, ``next``, ``previous``, ``rotated_at``."""
     settings = get_settings()
     if not settings.signing_key_secret_id:
         raise ConfigurationError("SIGNING_KEY_SECRET_ARN is not set")
