@@ -52,7 +52,10 @@ checkov: $(CHECKOV_STAMP) ## checkov over template.yaml, offline; every skip car
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation \
 		--quiet --compact --skip-download
 
+# tests/conftest.py runs the sandbox in strict OpenAPI mode whenever ../shared has the spec.
 unit: $(STAMP) ## pytest: unit and integration tests (moto, loopback only)
+	@if test -f ../shared/calendly/openapi-2023.yaml; then echo "sandbox strict mode: on (../shared/calendly/openapi-2023.yaml)"; \
+	else echo "sandbox strict mode: off (no ../shared/calendly/openapi-2023.yaml; its tests skip)"; fi
 	$(PY) -m pytest
 
 build: $(STAMP) ## sam build (arm64 wheels, python3.13) into .aws-sam/
