@@ -194,7 +194,8 @@ class OpenApiRequestRules:
                     return problem
             return None
         allowed = schema.get("enum")
-        if allowed is not None and value not in allowed and value not in (extra or ()):
+        extra_allowed = isinstance(value, str) and value in (extra or ())
+        if allowed is not None and value not in allowed and not extra_allowed:
             # Enum values are names, never personal data: safe to repeat.
             return f"has {value!r}, not one of {sorted(set(allowed) | set(extra or ()))}"
         if query and schema.get("type") in ("number", "integer"):
