@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from local.stack import http_routes, load_template, resource
+from tests.iam.roles import function_role, roles, translated_template
 
 PUBLIC_IDS = {
     "ReceiveWebhookFunction",
@@ -88,26 +89,151 @@ def test_every_function_logs_to_a_group_with_retention(template: dict[str, Any])
         )
 
 
-def test_policies_are_scoped_to_single_resources_of_the_stack(template: dict[str, Any]) -> None:
-    for logical_id, function in functions(template).items():
-        for policy in function["Properties"]["Policies"]:
-            assert isinstance(policy, dict) and len(policy) == 1, logical_id
-            ((name, arguments),) = policy.items()
-            if name == "Statement":
-                # Inline statements only where no SAM template fits, each on one resource by !Ref
-                for statement in arguments:
-                    assert statement["Resource"]["Ref"] in template["Resources"], (logical_id, statement)
-                    assert "*" not in str(statement["Action"]), (logical_id, statement)
-                continue
-            # SAM policy templates, each naming one resource of this stack (!Ref or !GetAtt)
-            assert name.endswith("Policy") and isinstance(arguments, dict), logical_id
-            for value in arguments.values():
-                target = value["Fn::GetAtt"][0] if "Fn::GetAtt" in value else value.get("Ref")
-                assert target in template["Resources"], (logical_id, name, value)
+# --- least privilege: the roles as SAM translates them (tests/iam proves each is enough) ---
+
+#: Every wildcard a role may hold, with why it cannot be narrower. Anything else with a "*" in
+#: an action or a resource fails below.
+JUSTIFIED_WILDCARDS = {
+    ("xray:PutTraceSegments", "*"): "X-Ray has no resource-level permissions (Tracing: Active)",
+    ("xray:PutTelemetryRecords", "*"): "X-Ray has no resource-level permissions (Tracing: Active)",
+    ("cloudwatch:PutMetricData", "*"): "CloudWatch metrics have no resource ARNs",
+    ("dynamodb:ListStreams", "*"): "ListStreams has no resource-level permission; it returns stream "
+    "ARNs, never records (the projector's event source mapping finds the stream with it)",
+}
+
+#: Managed policies SAM attaches to the roles it makes, and why each is acceptable.
+JUSTIFIED_MANAGED_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole": "logs: what Lambda needs to "
+    "write the function's own log group (SAM attaches it to every role it makes)",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess": "traces: X-Ray has no resource-level permissions "
+    "(SAM attaches it for Tracing: Active)",
+}
+
+#: What each function's code calls (DynamoDB, Secrets Manager, SQS) and not one action more.
+ACTIONS_OF = {
+    "ReceiveWebhookFunction": {"dynamodb:PutItem", "secretsmanager:GetSecretValue"},
+    "ProjectDeliveriesFunction": {
+        "dynamodb:UpdateItem",
+        "dynamodb:DescribeStream",
+        "dynamodb:GetShardIterator",
+        "dynamodb:GetRecords",
+        "dynamodb:ListStreams",
+        "sqs:SendMessage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    },
+    "ValidateCredentialsFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+    },
+    "WebhookSubscriptionFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+    },
+    "PollCalendlyFunction": {
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+    },
+}
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _wildcard_text(resource: Any) -> str | None:
+    """The resource as text when it holds a "*" (a literal or an Fn::Sub pattern), else None."""
+    if isinstance(resource, str):
+        return resource if "*" in resource else None
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        pattern = resource["Fn::Sub"]
+        text = pattern if isinstance(pattern, str) else pattern[0]
+        return text if "*" in text else None
+    return None  # !Ref / !GetAtt: one resource of this stack
+
+
+def _stack_resource(resource: Any) -> str | None:
+    """The logical id a resource names: !Ref, !GetAtt, or SAM's ``!Sub ["${x}", {x: !Ref ...}]``."""
+    if isinstance(resource, dict) and "Fn::Sub" in resource and isinstance(resource["Fn::Sub"], list):
+        pattern, variables = resource["Fn::Sub"]
+        if len(variables) == 1 and pattern == "${" + next(iter(variables)) + "}":
+            resource = next(iter(variables.values()))
+    if isinstance(resource, dict) and "Ref" in resource:
+        return str(resource["Ref"])
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return str(resource["Fn::GetAtt"][0])
+    return None
+
+
+def test_no_role_holds_an_unjustified_wildcard() -> None:
+    found = []
+    for role in roles().values():
+        for statement in role.statements():
+            assert statement["Effect"] == "Allow" and "NotAction" not in statement, (
+                role.logical_id,
+                statement,
+            )
+            assert "NotResource" not in statement, (role.logical_id, statement)
+            actions = _listed(statement["Action"])
+            for action in actions:
+                if "*" in action:
+                    found.append(f"{role.logical_id}: action {action}")
+            for named in _listed(statement["Resource"]):
+                text = _wildcard_text(named)
+                for action in actions if text is not None else []:
+                    if (action, text) not in JUSTIFIED_WILDCARDS:
+                        found.append(f"{role.logical_id}: {action} on {text}")
+        for arn in role.managed_policy_arns:
+            if arn not in JUSTIFIED_MANAGED_POLICIES:
+                found.append(f"{role.logical_id}: managed policy {arn}")
+    assert found == []
+
+
+def test_each_function_is_granted_exactly_what_its_code_calls() -> None:
+    for function_id, expected in ACTIONS_OF.items():
+        role = function_role(function_id)
+        granted = {action for s in role.statements() for action in _listed(s["Action"])}
+        assert granted == expected, function_id
+
+
+def test_stream_reads_and_table_writes_name_this_stack_s_own_resources() -> None:
+    for function_id in ACTIONS_OF:
+        for statement in function_role(function_id).statements():
+            for action in _listed(statement["Action"]):
+                if not action.startswith(("dynamodb:", "secretsmanager:", "sqs:")) or action == (
+                    "dynamodb:ListStreams"
+                ):
+                    continue
+                for named in _listed(statement["Resource"]):
+                    assert _stack_resource(named) in translated_template()["Resources"], (function_id, named)
+                    if action in (
+                        "dynamodb:GetRecords",
+                        "dynamodb:GetShardIterator",
+                        "dynamodb:DescribeStream",
+                    ):
+                        assert named == {"Fn::GetAtt": ["CalendlyTable", "StreamArn"]}, function_id
+
+
+def test_no_role_can_scan_or_delete_items() -> None:
+    for role in roles().values():
+        actions = {action for s in role.statements() for action in _listed(s["Action"])}
+        assert not actions & {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}, (
+            role.logical_id
+        )
 
 
 def _secrets_read_by(template: dict[str, Any], logical_id: str) -> set[str]:
-    policies = resource(logical_id, template)["Properties"]["Policies"]
+    policies = resource(logical_id, template)["Properties"].get("Policies", [])
     return {
         p["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"]["Ref"]
         for p in policies

@@ -22,10 +22,22 @@ AWS_CLIENT_CONFIG = Config(
 
 
 @cache
+def _session() -> boto3.session.Session:
+    # Our own session rather than boto3's default one: forgetting it forgets the credentials
+    # it resolved, so the next client is made with whatever the environment holds then.
+    return boto3.session.Session()
+
+
+@cache
 def dynamodb_client() -> Any:
-    return boto3.client("dynamodb", config=AWS_CLIENT_CONFIG)
+    return _session().client("dynamodb", config=AWS_CLIENT_CONFIG)
 
 
 def clear_client_caches() -> None:
-    """Forget every client (tests switch AWS mocks and settings between cases)."""
+    """Forget every client and the credentials they were made with.
+
+    Tests switch AWS mocks, settings and identities between cases (the IAM tests run each
+    function as its own role), as a new Lambda container would start with none of them.
+    """
     dynamodb_client.cache_clear()
+    _session.cache_clear()

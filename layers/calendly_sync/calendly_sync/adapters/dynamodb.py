@@ -143,14 +143,19 @@ class CalendlyTable:
         )
 
     def release_lease(self, name: str, owner: str) -> None:
-        """Give the lease up, unless it has passed to another owner meanwhile."""
+        """Give the lease up (it expires now), unless it has passed to another owner meanwhile.
+
+        An update rather than a delete: the poller's role already holds UpdateItem for the
+        claim, so releasing needs no DeleteItem anywhere (README, "Least privilege").
+        """
         self._conditional_write(
-            "delete_item",
+            "update_item",
             TableName=self.table_name,
             Key=_key(records.sync_state_key(f"LEASE#{name}")),
+            UpdateExpression="SET #until = :released",
             ConditionExpression="#owner = :owner",
-            ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":owner": {"S": owner}},
+            ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
+            ExpressionAttributeValues={":owner": {"S": owner}, ":released": {"N": "0"}},
         )
 
     def save_checkpoint(
