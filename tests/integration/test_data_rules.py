@@ -300,6 +300,30 @@ def test_no_show_histories_with_duplicates_converge_on_calendlys_state(
     assert no_show_of(aws, booking) == truth[-1]
 
 
+def lagged(envelope: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """The envelope as Calendly sends it some time after the change (25 s in a public capture)."""
+    created_at = datetime.fromisoformat(envelope["created_at"]) + timedelta(seconds=seconds)
+    return {**envelope, "created_at": format_utc(created_at)}
+
+
+def test_a_quick_re_mark_wins_over_an_unmark_whose_envelope_was_created_late(aws: LocalAws) -> None:
+    # Given a no-show removed and marked again 5 s apart, each envelope created 25 s after its change
+    booking = Booking(start=START)
+    story = [booking.book(), booking.mark_no_show()]
+    booking.clock += timedelta(seconds=5)
+    story.append(booking.unmark_no_show())
+    booking.clock += timedelta(seconds=5)
+    story.append(booking.mark_no_show())
+    story = [lagged(envelope, 25) for envelope in story]
+
+    # When the deliveries arrive in any order, then the invitee ends marked with the re-mark
+    for order in itertools.permutations(story):
+        empty_table(aws)
+        for envelope in order:
+            deliver(envelope)
+        assert no_show_of(aws, booking) == booking.no_show["uri"], [e["event"] for e in order]  # type: ignore[index]
+
+
 def test_a_poll_reading_corrects_a_lost_removal_and_a_later_mark_corrects_it(aws: LocalAws) -> None:
     # Given a booking marked a no-show, whose removal's delivery was lost
     booking = Booking(start=START)

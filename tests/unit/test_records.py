@@ -70,21 +70,23 @@ def test_a_cancellation_wins_a_tie_and_a_later_updated_at_wins_over_any_as_of() 
     assert version_of(canceled) > version_of(canceled_tie) > version_of(booked)
 
 
-def test_a_body_with_a_no_show_holds_from_the_no_shows_own_time() -> None:
-    # Given one marked state read by a delivery and by two polls, minutes apart
+def test_a_body_with_a_no_show_holds_from_its_no_show_or_its_reading_whichever_is_later() -> None:
+    # Given a marked state
     booking = Booking(start=START)
     booking.book()
-    delivery = booking.mark_no_show()
-    body = delivery["payload"]
-    fallback = format_utc(START)
-    read = [
-        invitee_changes(body, fallback_updated_at=fallback, as_of=format_utc(START + timedelta(minutes=m)))[0]
-        for m in (1, 2)
-    ]
+    body = booking.mark_no_show()["payload"]
+    marked_at = normalize_timestamp(body["no_show"]["created_at"])
+    assert marked_at is not None
 
-    # Then all three readings have the same version: the mark's own moment orders them
-    versions = {item.version for item in read if isinstance(item, VersionedItem)} | {version_of(delivery)}
-    assert len(versions) == 1
+    def as_of(reading: str | None) -> str:
+        (item, *_) = invitee_changes(body, fallback_updated_at=format_utc(START), as_of=reading)
+        assert isinstance(item, VersionedItem)
+        return item.version.split("#")[2].removeprefix("~")
+
+    # Then it holds from the later of the no-show's own time and the moment it was read
+    later = format_utc(booking.clock + timedelta(minutes=1))
+    earlier = format_utc(booking.clock - timedelta(minutes=1))  # a reader whose clock is behind
+    assert (as_of(later), as_of(earlier), as_of(None)) == (later, marked_at, marked_at)
 
 
 def test_a_body_without_a_no_show_holds_as_of_its_reading() -> None:

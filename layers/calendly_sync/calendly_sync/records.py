@@ -189,8 +189,9 @@ def invitee_version(resource: Mapping[str, Any], updated_at: str, *, final: bool
     """``<updated_at>#<final>#~<as of>#<digest>``: what orders two bodies of one invitee.
 
     ``updated_at`` first, then a final state (canceled) wins, then ``as of``, the moment the
-    body's state is known to hold: Calendly leaves ``updated_at`` as it was when a no-show is
-    marked or removed, so only ``as of`` tells those states apart. The digest settles the rest.
+    body's state is known to hold (``_as_of``): Calendly leaves ``updated_at`` as it was when a
+    no-show is marked or removed, so only ``as of`` tells those states apart. The digest
+    settles the rest.
     """
     return f"{updated_at}#{1 if final else 0}#{_AS_OF_MARK}{as_of}#{content_digest(resource)[:16]}"
 
@@ -220,16 +221,15 @@ def same_state(stored_version: str, new_version: str) -> bool:
 def _as_of(no_show: object, *, as_of: str | None, updated_at: str) -> str:
     """When a body's state is known to hold, for ordering no-show changes (see ``invitee_version``).
 
-    A body with a no-show holds from the no-show's own ``created_at``: every reading of one
-    mark gets the same moment, a reading of a later removal or re-mark a later one. A body
-    without one holds as of the caller's ``as_of`` (a delivery's envelope ``created_at``, the
-    moment a poll read it); without that, as of ``updated_at``, the earliest it can be.
+    The later of the no-show's own ``created_at`` (when one is set) and the moment the body
+    was read: the caller's ``as_of``, a delivery's envelope ``created_at`` or when a poll read
+    it. Not the no-show's time alone: Calendly creates an envelope some time after the change
+    (25 s in one public capture), so an unmark's envelope can postdate a quick re-mark's
+    ``no_show.created_at`` and would win over it for good. Without either, ``updated_at``.
     """
-    if isinstance(no_show, Mapping):
-        marked_at = normalize_timestamp(no_show.get("created_at"))
-        if marked_at is not None:
-            return marked_at
-    return normalize_timestamp(as_of) or updated_at
+    marked_at = normalize_timestamp(no_show.get("created_at")) if isinstance(no_show, Mapping) else None
+    moments = [moment for moment in (marked_at, normalize_timestamp(as_of)) if moment is not None]
+    return max(moments) if moments else updated_at
 
 
 def _text(value: object) -> str | None:
