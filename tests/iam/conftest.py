@@ -28,9 +28,8 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.responses import SecretsManagerResponse
 from werkzeug.exceptions import HTTPException
 
-from local.calendly_sandbox import CalendlySandbox
 from tests.conftest import LocalAws, forget_process_state
-from tests.iam.roles import ACCOUNT_ID, REGION, Resolver, function_ids, function_role
+from tests.iam.roles import ACCOUNT_ID, REGION, Resolver, function_ids, function_role, translated_template
 
 T = TypeVar("T")
 
@@ -87,8 +86,10 @@ def iam_denials(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             authorize(handler, resource)
         except HTTPException as refused:
             # An unknown or mismatched key is recorded too: a client left with other credentials.
-            reason = re.sub(r"<[^>]+>", " ", str(refused.description or refused))
-            denials.append(f"{handler._get_action()} on {resource}: {' '.join(reason.split())[:300]}")
+            body = str(refused.description or refused)
+            code, message = (re.search(f"<{tag}>(.*?)</{tag}>", body) for tag in ("Code", "Message"))
+            reason = f"{code.group(1) if code else ''}: {message.group(1) if message else body[:200]}"
+            denials.append(f"{handler._get_action()} on {resource}: {reason}")
             raise
 
     monkeypatch.setattr(
@@ -105,7 +106,6 @@ class FunctionRoles:
     """The stack's functions as moto principals: ``run_as(function, call)`` runs under its role."""
 
     credentials: dict[str, dict[str, str]]
-    policies: dict[str, dict[str, Any]]
     failure_queue_url: str
     stream_arn: str
     #: What moto refused so far (``iam_denials``).
@@ -158,7 +158,7 @@ def _managed_policy_document(arn: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def function_roles(aws: LocalAws, calendly: CalendlySandbox, iam_denials: list[str]) -> FunctionRoles:
+def function_roles(aws: LocalAws, iam_denials: list[str]) -> FunctionRoles:
     """Given each function's role from the translated template, assumable in this moto account."""
     sqs = boto3.client("sqs")
     queue_url = sqs.create_queue(QueueName="calendly-test-projection-failures")["QueueUrl"]
@@ -167,7 +167,11 @@ def function_roles(aws: LocalAws, calendly: CalendlySandbox, iam_denials: list[s
     ]
     table_arn = aws.dynamodb.describe_table(TableName=aws.table_name)["Table"]["TableArn"]
     stream_arn = aws.dynamodb.describe_table(TableName=aws.table_name)["Table"]["LatestStreamArn"]
-    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:calendly-test:*"
+    log_groups = {
+        f"{logical_id}.Arn": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:calendly-test-{logical_id}:*"
+        for logical_id, spec in translated_template()["Resources"].items()
+        if spec["Type"] == "AWS::Logs::LogGroup"
+    }
     resolver = Resolver(
         refs={
             "CalendlyTable": aws.table_name,
@@ -180,33 +184,21 @@ def function_roles(aws: LocalAws, calendly: CalendlySandbox, iam_denials: list[s
             "CalendlyTable.StreamArn": stream_arn,
             "ProjectionFailureQueue.Arn": queue_arn,
             "ProjectionFailureQueue.QueueName": queue_url.rsplit("/", 1)[-1],
-            **{f"{name}LogGroup.Arn": log_group for name in _LOG_GROUP_PREFIXES},
+            **log_groups,
         },
     )
     iam = boto3.client("iam")
     sts = boto3.client("sts")
     credentials: dict[str, dict[str, str]] = {}
-    policies: dict[str, dict[str, Any]] = {}
     for function_id in function_ids():
         role = function_role(function_id)
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-        role_arn = iam.create_role(RoleName=role.logical_id, AssumeRolePolicyDocument=json.dumps(trust))[
-            "Role"
-        ]["Arn"]
+        role_arn = iam.create_role(
+            RoleName=role.logical_id, AssumeRolePolicyDocument=json.dumps(role.trust_policy)
+        )["Role"]["Arn"]
         for name, document in role.policies.items():
             # SAM leaves out Version (IAM then reads the 2008 language, the same for statements
             # without policy variables); moto accepts only 2012-10-17.
             resolved = {"Version": "2012-10-17", **resolver.resolve(document)}
-            policies[f"{function_id}/{name}"] = resolved
             iam.put_role_policy(
                 RoleName=role.logical_id, PolicyName=name, PolicyDocument=json.dumps(resolved)
             )
@@ -220,13 +212,4 @@ def function_roles(aws: LocalAws, calendly: CalendlySandbox, iam_denials: list[s
         credentials[function_id] = sts.assume_role(RoleArn=role_arn, RoleSessionName=function_id)[
             "Credentials"
         ]
-    return FunctionRoles(credentials, policies, queue_url, stream_arn, iam_denials)
-
-
-_LOG_GROUP_PREFIXES = (
-    "ReceiveWebhook",
-    "ProjectDeliveries",
-    "ValidateCredentials",
-    "WebhookSubscription",
-    "PollCalendly",
-)
+    return FunctionRoles(credentials, queue_url, stream_arn, iam_denials)

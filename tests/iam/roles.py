@@ -54,6 +54,7 @@ class Role:
     """One IAM role of the stack: its inline policy documents and managed policy ARNs."""
 
     logical_id: str
+    trust_policy: dict[str, Any]
     policies: dict[str, dict[str, Any]]
     managed_policy_arns: list[Any] = field(default_factory=list)
 
@@ -69,6 +70,7 @@ def roles(template: Mapping[str, Any] | None = None) -> dict[str, Role]:
     return {
         logical_id: Role(
             logical_id,
+            spec["Properties"]["AssumeRolePolicyDocument"],
             {p["PolicyName"]: p["PolicyDocument"] for p in spec["Properties"].get("Policies", [])},
             list(spec["Properties"].get("ManagedPolicyArns", [])),
         )
