@@ -13,14 +13,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calendly_sync.receiver import DeliveryReceipt, accept_delivery
-from calendly_sync.records import format_utc, invitee_changes, invitee_key, same_state
+from calendly_sync.records import format_utc, invitee_changes, invitee_key, parse_invitee_uri, same_state
 from calendly_sync.signature import sign
+from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.samples import Booking, event_type_envelope
 from tests.conftest import SIGNING_KEY, LocalAws
+from tests.sandbox.helpers import WebhookReceiver
 
 START = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
@@ -37,6 +40,14 @@ _aws: LocalAws
 def deliver(envelope: dict[str, Any]) -> DeliveryReceipt:
     """Calendly posts it, the receiver stores it, the stream applies it."""
     raw = json.dumps(envelope).encode()
+    now = time.time()
+    receipt = accept_delivery(raw, sign(raw, SIGNING_KEY, int(now)), now=now)
+    _aws.project()
+    return receipt
+
+
+def deliver_raw(raw: bytes) -> DeliveryReceipt:
+    """``deliver`` for bytes exactly as they came (the sandbox's), signed afresh with our key."""
     now = time.time()
     receipt = accept_delivery(raw, sign(raw, SIGNING_KEY, int(now)), now=now)
     _aws.project()
@@ -390,3 +401,52 @@ def test_a_mark_wins_over_a_version_written_before_no_show_ordering(aws: LocalAw
     assert no_show_of(aws, booking) == booking.no_show["uri"]  # type: ignore[index]
     marked = aws.table.get(key)
     assert marked is not None and not same_state(legacy, marked["version"])
+
+
+def test_the_sandboxs_no_show_deliveries_reordered_and_doubled_end_in_its_state(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    # Given the sandbox (behaving as Calendly: no-show changes leave updated_at as it was)
+    # delivering to an endpoint out of order and twice over
+    token = calendly.add_token(TokenSpec(role="owner"))
+    with WebhookReceiver() as endpoint:
+        response = requests.post(
+            f"{calendly.base_url}/webhook_subscriptions",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "url": endpoint.url,
+                "events": ["invitee.created", "invitee_no_show.created", "invitee_no_show.deleted"],
+                "organization": calendly.organization_uri,
+                "scope": "organization",
+                "signing_key": "sandbox-subscription-key",
+            },
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        calendly.faults.duplicate_deliveries = 1.0
+        calendly.faults.reorder_deliveries = True
+
+        # When an invitee is booked, marked, unmarked, marked again, unmarked, marked a third time
+        invitee = calendly.book()
+        for step in range(5):
+            (calendly.unmark_no_show if step % 2 else calendly.mark_no_show)(invitee)
+        assert calendly.deliver_pending(timeout=20)
+        bodies = [delivery.body for delivery in endpoint.received]
+        read = requests.get(
+            f"{calendly.base_url}/scheduled_events/{invitee.split('/scheduled_events/', 1)[1]}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    truth = read.json()["resource"]["no_show"]["uri"]
+    assert len(bodies) == 12
+
+    # Then whether the receiver gets them in the order they came or the reverse,
+    # one per change is stored and the invitee ends with the sandbox's own no-show
+    ids = parse_invitee_uri(invitee)
+    assert ids is not None
+    for arrival in (bodies, bodies[::-1]):
+        empty_table(aws)
+        receipts = [deliver_raw(body) for body in arrival]
+        assert sum(r.status == "stored" for r in receipts) == 6
+        stored = aws.table.get(invitee_key(*ids))
+        assert stored is not None and stored["no_show"] == truth
