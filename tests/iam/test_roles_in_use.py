@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -81,6 +82,7 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReceiverFront]:
         yield front
 
 
+@pytest.mark.slow
 def test_every_function_works_with_only_its_own_role(
     aws: LocalAws, calendly: CalendlySandbox, function_roles: FunctionRoles, receiver: ReceiverFront
 ) -> None:
@@ -156,3 +158,44 @@ def test_every_function_works_with_only_its_own_role(
     # Delete
     deleted = invoke(roles, "WebhookSubscriptionFunction", {"action": "delete"})
     assert deleted["ok"] is True and calendly.subscriptions() == []
+
+
+def test_a_call_outside_the_role_is_refused_by_action_and_by_resource(
+    aws: LocalAws, function_roles: FunctionRoles
+) -> None:
+    # Given the receiver's role: GetSecretValue on the signing keys, PutItem on the table
+    roles = function_roles
+    secrets = roles.client_as("ReceiveWebhookFunction", "secretsmanager")
+    dynamodb = roles.client_as("ReceiveWebhookFunction", "dynamodb")
+    aws.dynamodb.create_table(
+        TableName="someone-elses",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    item = {"pk": {"S": "x"}, "sk": {"S": "y"}}
+
+    def attempt(call: Any) -> str:
+        try:
+            roles.run_as("ReceiveWebhookFunction", call)
+        except ClientError as error:
+            return "refused" if error.response["ResponseMetadata"]["HTTPStatusCode"] == 403 else "failed"
+        return "allowed"
+
+    # When it reads and writes what it may, and then what it may not
+    outcomes = [
+        attempt(lambda: secrets.get_secret_value(SecretId=aws.signing_key_secret_arn)),
+        attempt(lambda: dynamodb.put_item(TableName=aws.table_name, Item=item)),
+        attempt(lambda: secrets.get_secret_value(SecretId=aws.token_secret_arn)),
+        attempt(lambda: dynamodb.put_item(TableName="someone-elses", Item={"pk": {"S": "x"}})),
+        attempt(lambda: dynamodb.get_item(TableName=aws.table_name, Key=item)),
+    ]
+
+    # Then the same action on another resource is refused, as is another action on its own table
+    assert outcomes == ["allowed", "allowed", "refused", "refused", "refused"]
+    assert len(roles.denials) == 3
+    assert roles.denials[0].startswith(f"GetSecretValue on {aws.token_secret_arn}: AccessDenied")
+    tables = "arn:aws:dynamodb:us-east-1:123456789012:table"
+    assert roles.denials[1].startswith(f"PutItem on {tables}/someone-elses: AccessDenied")
+    assert roles.denials[2].startswith(f"GetItem on {tables}/calendly-test: AccessDenied")
+    assert all("ReceiveWebhookFunctionRole" in denial for denial in roles.denials)
