@@ -42,7 +42,11 @@ def render_validation(answer: Mapping[str, Any], *, unicode: bool = True) -> str
                 continue
             detail = _text(check.get("detail"))
             name = _text(check.get("name")) or "(unnamed)"
-            line = f"  {_mark(check.get('ok') is True, unicode)} {name}"
+            if check.get("ok") is not True and check.get("required") is False:
+                # Not refused for it: the stack works without it, with less (events left out).
+                line = f"  {'–' if unicode else 'opt '} {name} (optional)"
+            else:
+                line = f"  {_mark(check.get('ok') is True, unicode)} {name}"
             lines.append(f"{line}: {detail}" if detail else line)
     for key in ("user", "organization", "role", "scope"):
         if answer.get(key):
@@ -72,6 +76,8 @@ def render_subscription(answer: Mapping[str, Any], *, unicode: bool = True) -> s
         if "retry_started_at" in subscription:
             since = subscription.get("retry_started_at")
             lines.append(_field("retrying", f"since {since}" if since else "no"))
+        if "made_by_this_stack" in subscription:
+            lines.append(_field("made by stack", _yes_no(subscription.get("made_by_this_stack"))))
         if "matches" in subscription:
             lines.append(_field("matches stack", _yes_no(subscription.get("matches"))))
         lines.extend(_list("problems", subscription.get("problems"), indent="  "))

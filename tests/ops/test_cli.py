@@ -399,3 +399,38 @@ def test_plain_marks_when_the_terminal_cannot_show_unicode() -> None:
 
     # Then ASCII marks are used
     assert text.isascii() and text.startswith("FAIL")
+
+
+def test_an_optional_scope_the_token_lacks_is_shown_as_optional_not_as_a_failure() -> None:
+    # Given a valid token without routing_forms:read (its events are left out, nothing refused)
+    answer = validation_answer(valid=True) | {
+        "checks": [
+            {"name": "webhooks:write", "ok": True, "detail": "granted", "required": True},
+            {
+                "name": "routing_forms:read",
+                "ok": False,
+                "detail": "missing scope routing_forms:read, needed for routing-form submissions",
+                "required": False,
+            },
+        ]
+    }
+
+    # When it is rendered, with and without unicode
+    fancy, plain = render_validation(answer), render_validation(answer, unicode=False)
+
+    # Then the optional check is marked as optional, never with the failure mark
+    (line,) = [line for line in fancy.splitlines() if "routing_forms:read" in line]
+    assert line.strip().startswith("– routing_forms:read (optional)") and "✗" not in fancy
+    assert "FAIL" not in plain and "opt  routing_forms:read (optional)" in plain
+
+
+def test_a_subscription_the_stack_did_not_make_is_shown_as_such() -> None:
+    # Given a status answer about a subscription to our URL that the stack did not make
+    answer = subscription_answer(ok=False, action="status")
+    answer["subscription"] |= {"made_by_this_stack": False}
+
+    # When it is rendered, then it says so
+    assert any(
+        line.strip().startswith("made by stack") and line.strip().endswith("no")
+        for line in render_subscription(answer).splitlines()
+    )
