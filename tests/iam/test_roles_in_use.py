@@ -108,7 +108,9 @@ def test_every_function_works_with_only_its_own_role(
     calendly.cancel(invitee)
     assert roles.run_as("ReceiveWebhookFunction", lambda: calendly.deliver_pending(timeout=20))
     assert roles.denials == [], f"ReceiveWebhookFunction was refused: {roles.denials}"
-    assert receiver.statuses == Counter(stored=2, duplicate=2)
+    # (a delivery the sandbox retried, on a slow machine, is one more duplicate)
+    assert receiver.statuses["stored"] == 2 and receiver.statuses["duplicate"] >= 2
+    assert set(receiver.statuses) == {"stored", "duplicate"}
     calendly.faults.duplicate_deliveries = 0.0
 
     # Projection: Lambda reads the table's stream with the projector's role and hands it the records
@@ -130,11 +132,12 @@ def test_every_function_works_with_only_its_own_role(
 
     # Two polls in a row: the second is not refused by a lease the first could not release
     first = invoke(roles, "PollCalendlyFunction", {"mode": "sync"})
-    assert first["ok"] is True and first["done"] is True and first["events_seen"] == 31
+    assert first["ok"] is True and first["done"] is True and first["events_seen"] > 0
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
     lease = aws.table.get(sync_state_key("LEASE#poll"))
     assert lease is not None and lease["until"] == 0
     second = invoke(roles, "PollCalendlyFunction", {"mode": "sync"})
-    assert second["ok"] is True and second["done"] is True and second["events_seen"] == 31
+    assert second["ok"] is True and second["done"] is True and second["events_seen"] == first["events_seen"]
 
     # A backfill
     backfill = invoke(
