@@ -452,7 +452,7 @@ def test_a_token_without_any_event_scope_is_refused_with_the_reason(
 
 
 def test_a_planted_subscription_with_our_url_and_fingerprint_is_replaced_not_kept(
-    aws: LocalAws, calendly: CalendlySandbox
+    aws: LocalAws, calendly: CalendlySandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given our subscription, and another admin's subscription to our URL that copies the old
     # query (our key's fingerprint, a higher version) but signs with the admin's own key
@@ -477,6 +477,8 @@ def test_a_planted_subscription_with_our_url_and_fingerprint_is_replaced_not_kep
     assert any(planted in note and "not made by this stack" in note for note in answer["notes"])
     (left,) = calendly.state.subscriptions.values()
     assert left.signing_key == SIGNING_KEY
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert any(planted in json.dumps(r.__dict__, default=str) for r in warnings)
 
 
 def test_a_subscription_recreated_with_our_exact_url_and_another_key_is_replaced_create_first(

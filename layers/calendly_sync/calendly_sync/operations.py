@@ -326,16 +326,20 @@ def _json_object(text: Any) -> dict[str, str]:
 
 
 def observe_subscription(outcome: subscriptions.Outcome) -> None:
-    # The alarm watches this: a subscription found missing, disabled or wrong.
+    # The alarm watches this: a subscription found missing, disabled, wrong or not made by us.
     metrics.add_metric(
         name="SubscriptionUnhealthy", unit=MetricUnit.Count, value=1 if outcome.unhealthy else 0
     )
     if not outcome.ok:
         metrics.add_metric(name="SubscriptionFailures", unit=MetricUnit.Count, value=1)
+    if outcome.foreign:
+        # Someone else subscribed the stack's URL: worth a person's look (who, and why).
+        logger.warning("subscriptions not made by this stack point at it", foreign=outcome.foreign)
     logger.info(
         "subscription " + outcome.action,
         ok=outcome.ok,
         subscription=(outcome.subscription or {}).get("uri"),
         deleted=outcome.deleted,
+        left_out=sorted(outcome.left_out),
         detail=outcome.message,
     )
