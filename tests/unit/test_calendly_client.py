@@ -329,7 +329,24 @@ def test_a_4xx_is_rejected_at_once_with_calendlys_message(fake_time: FakeTime) -
     assert len(session.sent) == 1
 
 
-@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b"null"])
+def test_a_stale_page_token_is_named_in_the_rejection(fake_time: FakeTime) -> None:
+    # Given Calendly's answer to a page token that went stale (api-facts.md, "Reading data")
+    stale = {
+        "title": "Invalid Argument",
+        "message": "The supplied parameters are invalid.",
+        "details": [{"parameter": "page_token", "message": "is invalid"}],
+    }
+    client, _ = client_for([answer(400, stale)], fake_time)
+
+    with pytest.raises(CalendlyRejected) as raised:
+        client.page("/scheduled_events", {"organization": "ORG"}, "old-token")
+
+    # Then the caller can tell it from other 400s and restart the listing
+    assert raised.value.status == 400
+    assert raised.value.parameters == ("page_token",)
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b"null", b'{"details": "oops"}'])
 def test_a_4xx_with_an_odd_body_is_still_a_clear_rejection(fake_time: FakeTime, raw: bytes) -> None:
     client, _ = client_for([answer(404, raw=raw)], fake_time)
 

@@ -58,12 +58,22 @@ class CalendlyRejected(CalendlySyncError):
 
     reason = "calendly_rejected"
 
-    def __init__(self, message: str, *, status: int, title: str | None = None, detail: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        title: str | None = None,
+        detail: str = "",
+        parameters: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message, reason="calendly_unauthenticated" if status == 401 else "calendly_rejected")
         self.status = status
         self.title = title
         #: Calendly's own message ("The access token is expired", "Please upgrade ...").
         self.detail = detail
+        #: The parameters Calendly's ``details`` name (``("page_token",)`` for a stale page token).
+        self.parameters = parameters
 
 
 class CalendlyUnavailable(CalendlySyncError):

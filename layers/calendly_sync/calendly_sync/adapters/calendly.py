@@ -311,12 +311,13 @@ def _shape_for(method: str, path: str) -> Shape:
 
 
 def _rejected(response: requests.Response) -> CalendlyRejected:
-    title, message = _error_body(response)
+    title, message, parameters = _error_body(response)
     return CalendlyRejected(
         f"Calendly answered {response.status_code} {title}: {message}",
         status=response.status_code,
         title=title,
         detail=message,
+        parameters=parameters,
     )
 
 
@@ -396,11 +397,18 @@ def _plausible_time(value: str) -> bool:
     return parsed.year in PLAUSIBLE_YEARS
 
 
-def _error_body(response: requests.Response) -> tuple[str, str]:
+def _error_body(response: requests.Response) -> tuple[str, str, tuple[str, ...]]:
+    """Calendly's ``title``, ``message`` and the parameters its ``details`` name (each may be absent)."""
     try:
         body = response.json()
     except (ValueError, RecursionError):
-        return response.reason or "Error", ""
+        body = None
     if not isinstance(body, dict):
-        return response.reason or "Error", ""
-    return str(body.get("title", response.reason)), str(body.get("message", ""))
+        return response.reason or "Error", "", ()
+    details = body.get("details")
+    parameters = tuple(
+        str(detail["parameter"])
+        for detail in (details if isinstance(details, list) else [])
+        if isinstance(detail, dict) and detail.get("parameter") is not None
+    )
+    return str(body.get("title", response.reason)), str(body.get("message", "")), parameters
