@@ -44,6 +44,8 @@ class SandboxConfig:
 
     page_size_default: int = 20
     page_size_max: int = 100
+    # Calendly's page tokens go stale (400 "page_token: is invalid"); None: they never do here.
+    page_token_ttl_seconds: float | None = None
 
     seed: int = 1234  # drives ids, seeded data and probabilistic faults
 
@@ -67,6 +69,8 @@ class SandboxConfig:
             raise ValueError("page_size_default must be within 1..page_size_max")
         if self.delivery_initial_backoff_seconds <= 0 or self.delivery_backoff_factor < 1:
             raise ValueError("delivery back-off must be positive and non-shrinking")
+        if self.page_token_ttl_seconds is not None and self.page_token_ttl_seconds <= 0:
+            raise ValueError("page_token_ttl_seconds must be > 0 (or None: tokens never expire)")
         if self.delivery_concurrency < 1:
             raise ValueError("delivery_concurrency must be >= 1")
 

@@ -122,7 +122,14 @@ def list_response[T](
 ) -> dict[str, Any]:
     """One page of `rows` in Calendly's collection/pagination envelope."""
     count = query_count()
-    page = paginate(rows, sort_key, descending, count, request.args.get("page_token"))
+    page = paginate(
+        rows,
+        sort_key,
+        descending,
+        count,
+        request.args.get("page_token"),
+        token_ttl_seconds=sandbox().config.page_token_ttl_seconds,
+    )
     # Page links point back at this server (the base the client used), so clients can follow them.
     link_base = request.host_url.rstrip("/") + request.path
     query = dict(request.args.items())

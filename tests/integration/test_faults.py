@@ -9,6 +9,7 @@ so moto would still apply the write behind the fake answer.)
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,3 +125,55 @@ def test_a_poll_survives_throttling_and_beyond_the_bound_fails_then_resumes(
     recovered = run()
     assert recovered["ok"] is True and recovered["done"] is True
     assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
+
+
+class RandomFailures:
+    """Fails each DynamoDB write attempt with probability ``share`` (seeded), as a flaky network would."""
+
+    WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
+
+    def __init__(self, share: float, seed: int) -> None:
+        self.share, self.random, self.failed = share, random.Random(seed), 0
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> None:
+        if event_name.rsplit(".", 1)[-1] in self.WRITES and self.random.random() < self.share:
+            self.failed += 1
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+
+def test_a_first_sync_with_30_percent_of_writes_failing_is_completed_by_later_runs(
+    aws: LocalAws, calendly: CalendlySandbox
+) -> None:
+    now = datetime.now(UTC)
+    calendly.seed(
+        users=3, event_types_per_user=2, scheduled_events=300, start=now - timedelta(days=2), days=20
+    )
+    token = calendly.add_token(TokenSpec(role="owner"))
+    assert load_handler("ValidateCredentialsFunction")({"token": token}, FakeLambdaContext())["valid"]
+    poll = load_handler("PollCalendlyFunction")
+
+    def run() -> dict[str, Any]:
+        answer: dict[str, Any] = poll({"mode": "sync"}, FakeLambdaContext(timeout_seconds=300))
+        return answer
+
+    # Given 30 % of DynamoDB write attempts fail at random during the first run (botocore retries
+    # each write a few times, so some writes fail for good and the run stops part way)
+    flaky = RandomFailures(0.3, seed=9)
+    dynamodb_client().meta.events.register_first("before-send.dynamodb", flaky)
+    try:
+        first = run()
+    finally:
+        dynamodb_client().meta.events.unregister("before-send.dynamodb", flaky)
+    assert flaky.failed > 0
+
+    # When later runs go on without faults
+    later = [run()]
+    while not later[-1]["done"] and len(later) < 5:
+        later.append(run())
+
+    # Then the table is complete, and no event was ever stored without its invitees
+    assert later[-1]["ok"] is True and later[-1]["done"] is True, (first["message"], later[-1]["message"])
+    assert aws.invitee_statuses() == calendly_invitee_statuses(calendly)
+    stored = {i["pk"]["S"] for i in aws.all_items() if i["entity"]["S"] == "scheduled_event"}
+    with calendly.state.lock:
+        assert stored == {f"EVENT#{uuid}" for uuid in calendly.state.events}

@@ -4,17 +4,23 @@ Calendly has no updated-since filter, so each run re-reads a sliding start-time 
 (``lookback`` days back to ``horizon`` days ahead, both statuses, 100 a page) and compares
 each event's version with the stored one: only new or changed events cost an invitee list,
 and only changed items are written (through the same records and store code as webhooks,
-so the same newer-wins rules hold). The page token is checkpointed after every page with a
-conditional write, so a run that nears its deadline stops cleanly and the next resumes
-where it stopped. A backfill reads history the same way in start-time chunks.
+so the same newer-wins rules hold). The window is read by position (``poll_window``): the
+checkpoint holds the start time before which everything is applied, never a page token
+(Calendly's go stale), so a run that stops early, fails or crashes leaves a place from which
+the next run completes. A backfill reads history the same way in start-time chunks.
 
 Each normal run also checks the webhook subscription (the same code as ``ensure``); if it
-had to be recreated, the window is stretched back to when deliveries started failing.
+had to be recreated, the window is stretched back to when deliveries started failing. A
+failing check is reported and alarmed, and the sync goes on: polling is the safety net.
+
+Every exception in a run makes it a failed run (``PollRunsFailed`` 1, logged with its
+reason), and the function still answers its report.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -31,16 +37,17 @@ from calendly_sync.connection import identify, scope_for
 from calendly_sync.errors import CalendlyRejected, CalendlySyncError, TimeBudgetExhausted
 from calendly_sync.observability import logger, metrics
 from calendly_sync.operations import observe_subscription, run_subscription_action
-from calendly_sync.records import Change, VersionedItem
+from calendly_sync.poll_window import SAFETY_MARGIN_MS, Window, WindowReader
+from calendly_sync.records import VersionedItem
 from calendly_sync.settings import get_settings
 
-#: Stop taking new pages when less than this is left of the Lambda's time.
-SAFETY_MARGIN_MS = 20_000
-CHECKPOINT_EVERY_PAGES = 25
+__all__ = ["SAFETY_MARGIN_MS", "PollReport", "Window", "poll"]
+
 #: A no-show changes the invitee but not its event, so the event's version cannot reveal it:
 #: each event's invitees are re-read when it ended this long ago (no-shows are marked after).
 NO_SHOW_RECHECKS = (timedelta(hours=1), timedelta(days=1), timedelta(days=3))
 LEASE_NAME = "poll"
+STOPPED_EARLY = "stopped before the deadline; the next run resumes from the checkpoint"
 
 
 @dataclass
@@ -64,6 +71,10 @@ class PollReport:
     throttled: int = 0
     retries: int = 0
     subscription: str | None = None
+    #: Listings begun again from the position after Calendly refused a page token as stale.
+    page_token_restarts: int = 0
+    #: Listed events without a readable uri, updated_at or start_time: skipped, and the run fails.
+    unreadable_events: int = 0
     duration_ms: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -71,20 +82,11 @@ class PollReport:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-
-    def params(self) -> dict[str, str]:
-        return {
-            "min_start_time": records.format_utc(self.start),
-            "max_start_time": records.format_utc(self.end),
-        }
-
-
 def poll(event: Any, remaining_ms: Callable[[], int], *, now: datetime | None = None) -> dict[str, Any]:
-    """One run: ``{"mode": "backfill", "since": ISO}`` reads history; anything else syncs."""
+    """One run: ``{"mode": "backfill", "since": ISO}`` reads history; anything else syncs.
+
+    Always answers a report: whatever goes wrong is a failed run (``ok`` false), never a crash.
+    """
     started = time.monotonic()
     now = now or datetime.now(UTC)
     mode = "backfill" if isinstance(event, dict) and event.get("mode") == "backfill" else "sync"
@@ -97,36 +99,51 @@ def poll(event: Any, remaining_ms: Callable[[], int], *, now: datetime | None = 
         )
         return report.as_response()
 
-    table = CalendlyTable(get_settings().table_name)
     owner = str(uuid.uuid4())
-    lease_seconds = max(60, remaining_ms() // 1000 + 60)
+    table: CalendlyTable | None = None
+    skipped = False
     try:
-        claimed = table.claim_lease(LEASE_NAME, owner, int(time.time()), lease_seconds)
-    except CalendlySyncError as error:
-        report.ok, report.message = False, str(error)
-        _observe(report)
-        return report.as_response()
-    if not claimed:
-        report.ok, report.message = True, "another poll run is in progress: this one stopped at once"
-        metrics.add_metric(name="PollRunsSkipped", unit=MetricUnit.Count, value=1)
-        return report.as_response()
-    try:
+        table = CalendlyTable(get_settings().table_name)
+        lease_seconds = max(60, remaining_ms() // 1000 + 60)
+        if not table.claim_lease(LEASE_NAME, owner, int(time.time()), lease_seconds):
+            table, skipped = None, True  # the lease is not ours to release; the run is not counted
+            report.message = "another poll run is in progress: this one stopped at once"
+            metrics.add_metric(name="PollRunsSkipped", unit=MetricUnit.Count, value=1)
+            return report.as_response()
         _run(report, table, remaining_ms, now, since)
+        if report.unreadable_events:
+            report.ok = False
+            report.message = (
+                f"{report.unreadable_events} listed scheduled event(s) could not be read and were"
+                " skipped; the rest was applied"
+            )
     except TimeBudgetExhausted:
-        report.message = (
-            report.message or "stopped before the deadline; the next run resumes from the checkpoint"
-        )
-    except CalendlySyncError as error:
-        report.ok, report.message = False, str(error)
-        logger.error("poll run failed", reason=error.reason, detail=str(error))
+        report.message = report.message or STOPPED_EARLY
+    except Exception as error:  # any failure is a failed run: reported and alarmed
+        _failed(report, error)
     finally:
-        try:
-            table.release_lease(LEASE_NAME, owner)
-        except CalendlySyncError as error:  # it expires on its own; the next run takes it then
-            logger.warning("poll lease not released", reason=error.reason)
-        report.duration_ms = int((time.monotonic() - started) * 1000)
-        _observe(report)
+        if table is not None:
+            try:
+                table.release_lease(LEASE_NAME, owner)
+            except CalendlySyncError as error:  # it expires on its own; the next run takes it then
+                logger.warning("poll lease not released", reason=error.reason)
+        if not skipped:
+            report.duration_ms = int((time.monotonic() - started) * 1000)
+            _observe(report)
     return report.as_response()
+
+
+def _failed(report: PollReport, error: Exception) -> None:
+    report.ok = False
+    if isinstance(error, CalendlySyncError):
+        report.message = str(error)
+        logger.error("poll run failed", reason=error.reason, detail=str(error))
+        return
+    report.message = f"poll run failed on an unexpected {type(error).__name__}; the next run resumes"
+    # The type and the line, not the message: it might quote data Calendly sent.
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
+    logger.error("poll run failed", reason="unexpected", error_type=type(error).__name__, where=where)
 
 
 def _run(
@@ -187,23 +204,20 @@ def _sync(
 ) -> None:
     settings = get_settings()
     user, organization, scope = _connection(table, client)
-    owner_filter = {"organization": organization} if scope == "organization" else {"user": user}
+    # A member's token names its user, and the organization too: ``user`` alone lists that
+    # user's events from every organization they belong or belonged to.
+    owner_filter = {"organization": organization}
+    if scope != "organization":
+        owner_filter["user"] = user
     steady = bool((table.checkpoint("sync") or {}).get("ever_completed"))
 
     if since is not None:
         _backfill(report, table, client, owner_filter, since, now, remaining_ms, steady)
         return
 
-    gap_since: datetime | None = None
-    if settings.webhook_url:
-        outcome = run_subscription_action("ensure", client, table, settings.webhook_url)
-        observe_subscription(outcome)
-        report.subscription = outcome.action
-        if outcome.unhealthy:
-            gap_since = _parse_time(outcome.gap_since) or _parse_time(
-                (table.sync_state("SUBSCRIPTION") or {}).get("checked_at")
-            )
-            report.notes.append(f"webhook subscription was {outcome.action}; re-reading since {gap_since}")
+    gap_since = (
+        _check_subscription(report, table, client, settings.webhook_url) if settings.webhook_url else None
+    )
 
     if scope == "organization":
         report.members_seen = _write_changed(
@@ -216,23 +230,85 @@ def _sync(
         report, table, client.collection("/event_types", owner_filter), records.event_type_item
     )
 
+    saved = table.checkpoint("sync") or {}
+    checkpoint = _Checkpoint(table, "sync", saved)
     lookback = timedelta(days=settings.poll_lookback_days)
     window = Window(now - lookback, now + timedelta(days=settings.poll_horizon_days))
     if gap_since is not None and gap_since < window.start:
         window = Window(gap_since, window.end)
-    previous_start = _parse_time((table.checkpoint("sync") or {}).get("last_started_at"))
-    report.done = _read_window(
-        report,
-        table,
-        client,
-        "sync",
-        owner_filter,
-        window,
-        remaining_ms,
-        steady,
-        recheck=lambda item: _ended_into_a_recheck(item, previous_start, now),
-        started_at=now,
+    position = window.start
+    resume_from = _parse_time(saved.get("resume_from"))
+    saved_window = Window(
+        _parse_time(saved.get("window_start")) or window.start,
+        _parse_time(saved.get("window_end")) or window.end,
     )
+    if not saved.get("completed_at") and resume_from is not None and saved_window.start <= window.start:
+        # A sync cut off mid-window resumes that very window from its position: nothing skipped.
+        window, position = saved_window, resume_from
+        report.resumed = True
+    report.window_start = records.format_utc(window.start)
+    report.window_end = records.format_utc(window.end)
+    previous_start = _parse_time(saved.get("last_started_at"))
+
+    def save(reached: datetime | None, finished: bool) -> None:
+        stamp = records.format_utc(datetime.now(UTC))
+        checkpoint.save(
+            {
+                "mode": "sync",
+                "window_start": records.format_utc(window.start),
+                "window_end": records.format_utc(window.end),
+                "resume_from": None if reached is None else records.format_utc(reached),
+                "pages_done": report.pages,
+                "updated_at": stamp,
+                "completed_at": stamp if finished else None,
+                # The next sync re-checks invitees of events that ended since this one started;
+                # a run cut off keeps the older mark, so no stretch of time is skipped.
+                "last_started_at": records.format_utc(now) if finished else saved.get("last_started_at"),
+                # Once one sync has completed, what later runs write is what webhooks missed.
+                "ever_completed": steady or finished,
+            }
+        )
+
+    reader = _reader(report, table, client, owner_filter, remaining_ms, steady)
+    reader.recheck = lambda item: _ended_into_a_recheck(item, previous_start, now)
+    report.done = reader.read(window, position, save)
+    if not report.done:
+        report.message = STOPPED_EARLY
+
+
+def _check_subscription(
+    report: PollReport, table: CalendlyTable, client: CalendlyClient, webhook_url: str
+) -> datetime | None:
+    """The webhook check each sync makes; when it fails, it is reported and the sync goes on.
+
+    Polling is the safety net for a broken webhook, so it must never depend on the webhook's
+    subscription: a failure here (e.g. a token without the webhook scope) is logged, counted in
+    ``SubscriptionCheckFailures`` (alarmed) and noted, and the window is read all the same.
+    Returns the moment to re-read from when the subscription had to be recreated.
+    """
+    try:
+        outcome = run_subscription_action("ensure", client, table, webhook_url)
+    except TimeBudgetExhausted:
+        raise
+    except CalendlySyncError as error:
+        report.subscription = "check-failed"
+        report.notes.append(f"webhook subscription check failed ({error.reason}); polling went on")
+        logger.warning("subscription check failed; polling goes on", reason=error.reason, detail=str(error))
+        metrics.add_metric(name="SubscriptionCheckFailures", unit=MetricUnit.Count, value=1)
+        return None
+    observe_subscription(outcome)
+    report.subscription = outcome.action
+    metrics.add_metric(name="SubscriptionCheckFailures", unit=MetricUnit.Count, value=0 if outcome.ok else 1)
+    if not outcome.ok:
+        report.notes.append(f"webhook subscription check failed: {outcome.message}; polling went on")
+        logger.warning("subscription check failed; polling goes on", reason=outcome.action)
+    if not outcome.unhealthy:
+        return None
+    gap_since = _parse_time(outcome.gap_since) or _parse_time(
+        (table.sync_state("SUBSCRIPTION") or {}).get("checked_at")
+    )
+    report.notes.append(f"webhook subscription was {outcome.action}; re-reading since {gap_since}")
+    return gap_since
 
 
 def _backfill(
@@ -245,168 +321,85 @@ def _backfill(
     remaining_ms: Callable[[], int],
     steady: bool,
 ) -> None:
-    """History from ``since`` up to now, one start-time chunk at a time, each checkpointed.
+    """History from ``since`` up to now, one start-time chunk at a time, by position.
 
-    Unlike a sync it lists every event's invitees, changed or not: it is the full re-read.
+    Unlike a sync it lists every event's invitees, changed or not: it is the full re-read, so
+    even no-show flags that no event change revealed are put right.
     """
     chunk = timedelta(days=get_settings().backfill_chunk_days)
     saved = table.checkpoint("backfill") or {}
-    if saved.get("since") == records.format_utc(since) and saved.get("completed_at"):
+    checkpoint = _Checkpoint(table, "backfill", saved)
+    same_backfill = saved.get("since") == records.format_utc(since)
+    if same_backfill and saved.get("completed_at"):
         report.done, report.message = True, f"backfill since {since:%Y-%m-%d} was already complete"
         return
-    start = since
-    if saved.get("since") == records.format_utc(since) and saved.get("chunk_start"):
-        start = _parse_time(saved["chunk_start"]) or since  # resume where the last run stopped
+    position = since
+    # ``chunk_start``: where checkpoints written before positions existed resume.
+    saved_position = _parse_time(saved.get("resume_from")) or _parse_time(saved.get("chunk_start"))
+    if same_backfill and saved_position is not None:
+        position = max(since, saved_position)
         report.resumed = True
-    until = now
-    while start < until:
-        window = Window(start, min(start + chunk, until))
-        finished = _read_window(
-            report,
-            table,
-            client,
-            "backfill",
-            owner_filter,
-            window,
-            remaining_ms,
-            steady,
-            since=since,
-            last_chunk=window.end >= until,
-            # History is read whole: every event's invitees, so even no-show flags that no
-            # event change revealed are put right.
-            recheck=lambda _: True,
-        )
-        if not finished:
-            report.done = False
+    reader = _reader(report, table, client, owner_filter, remaining_ms, steady)
+    reader.recheck = lambda _: True
+    report.window_start = records.format_utc(position)
+    while position < now:
+        window = Window(position, min(position + chunk, now))
+        report.window_end = records.format_utc(window.end)
+        last_chunk = window.end >= now
+
+        def save(
+            reached: datetime | None, finished: bool, window: Window = window, last: bool = last_chunk
+        ) -> None:
+            stamp = records.format_utc(datetime.now(UTC))
+            checkpoint.save(
+                {
+                    "mode": "backfill",
+                    "since": records.format_utc(since),
+                    "window_start": records.format_utc(window.start),
+                    "window_end": records.format_utc(window.end),
+                    "resume_from": records.format_utc(window.end if reached is None else reached),
+                    "pages_done": report.pages,
+                    "updated_at": stamp,
+                    "completed_at": stamp if finished and last else None,
+                    "ever_completed": steady,
+                }
+            )
+
+        if not reader.read(window, position, save):
+            report.done, report.message = False, STOPPED_EARLY
             return
-        start = window.end
+        position = window.end
     report.done = True
 
 
-def _read_window(
+def _reader(
     report: PollReport,
     table: CalendlyTable,
     client: CalendlyClient,
-    name: str,
     owner_filter: dict[str, str],
-    window: Window,
     remaining_ms: Callable[[], int],
     steady: bool,
-    *,
-    since: datetime | None = None,
-    last_chunk: bool = False,
-    recheck: Callable[[VersionedItem], bool] = lambda _: False,
-    started_at: datetime | None = None,
-) -> bool:
-    """Every page of one window; True when it was read to the end, False when time ran out."""
-    saved = table.checkpoint(name) or {}
-    seq = saved.get("seq")
-    page_token: str | None = None
-    if not saved.get("completed_at") and saved.get("page_token"):
-        if name == "sync":
-            # A sync cut off mid-window resumes that very window, so no page is skipped or read twice.
-            window = Window(
-                _parse_time(saved["window_start"]) or window.start,
-                _parse_time(saved["window_end"]) or window.end,
-            )
-        if saved.get("window_start") == records.format_utc(window.start):
-            page_token = saved["page_token"]
-            report.resumed = True
-    report.window_start = report.window_start or records.format_utc(window.start)
-    report.window_end = records.format_utc(window.end)
-
-    params = {**owner_filter, **window.params(), "sort": "start_time:asc", "count": "100"}
-    unsaved_pages = 0
-
-    def save(*, finished: bool) -> None:
-        nonlocal seq, unsaved_pages
-        now_text = records.format_utc(datetime.now(UTC))
-        checkpoint: dict[str, Any] = {
-            "mode": name,
-            "window_start": records.format_utc(window.start),
-            "window_end": records.format_utc(window.end),
-            "page_token": None if finished else page_token,
-            "pages_done": report.pages,
-            "updated_at": now_text,
-        }
-        if since is not None:
-            checkpoint["since"] = records.format_utc(since)
-            checkpoint["chunk_start"] = records.format_utc(window.end if finished else window.start)
-        if finished and (since is None or last_chunk):
-            checkpoint["completed_at"] = now_text
-        if started_at is not None:
-            # The next sync re-checks invitees of events that ended since this one started; a
-            # run cut off keeps the older mark, so no stretch of time is skipped.
-            checkpoint["last_started_at"] = (
-                records.format_utc(started_at) if finished else saved.get("last_started_at")
-            )
-        # Once one sync has completed, what later runs write is what webhooks missed.
-        checkpoint["ever_completed"] = steady or "completed_at" in checkpoint
-        seq = table.save_checkpoint(name, checkpoint, expected_seq=seq)
-        unsaved_pages = 0
-
-    try:
-        while True:
-            if remaining_ms() < SAFETY_MARGIN_MS:
-                save(finished=False)
-                report.message = "stopped before the deadline; the next run resumes from the checkpoint"
-                return False
-            page = client.get(
-                "/scheduled_events", {**params, **({"page_token": page_token} if page_token else {})}
-            )
-            report.pages += 1
-            _apply_page(report, table, client, page.get("collection", []), steady, recheck)
-            page_token = (page.get("pagination") or {}).get("next_page_token")
-            unsaved_pages += 1
-            if not page_token:
-                save(finished=True)
-                return True
-            # Checkpoints cost writes; between them a crash only means re-reading a few pages.
-            if unsaved_pages >= CHECKPOINT_EVERY_PAGES:
-                save(finished=False)
-    except CalendlySyncError:
-        if unsaved_pages:
-            save(finished=False)  # the next run resumes here rather than from the window's start
-        raise
+) -> WindowReader:
+    return WindowReader(
+        table=table,
+        client=client,
+        report=report,
+        owner_filter=owner_filter,
+        remaining_ms=remaining_ms,
+        steady=steady,
+        recheck=lambda _: False,
+    )
 
 
-def _apply_page(
-    report: PollReport,
-    table: CalendlyTable,
-    client: CalendlyClient,
-    events: list[dict[str, Any]],
-    steady: bool,
-    recheck: Callable[[VersionedItem], bool],
-) -> None:
-    """Write what changed on one page: one version lookup for the events, one for their invitees.
+class _Checkpoint:
+    """One checkpoint item, written only over the version this run read or wrote last."""
 
-    Invitees are listed for new or changed events, and for events ``recheck`` picks (recently
-    ended: a no-show changes the invitee but not the event).
-    """
-    items = [item for item in map(records.scheduled_event_item, events) if item is not None]
-    report.events_seen += len(events)
-    changed = _newer_than_stored(table, items)
-    report.events_changed += len(changed)
-    to_list = changed + [item for item in items if item not in changed and recheck(item)]
-    per_invitee: list[list[Change]] = []
-    for item in to_list:
-        report.invitee_lists += 1
-        fallback = str(item.attributes["updated_at"])
-        for invitee in client.invitees(str(item.attributes["uri"])):
-            found = records.invitee_changes(invitee, fallback_updated_at=fallback)
-            if found:
-                per_invitee.append(found)
-    known = table.stored_versions([changes[0].key for changes in per_invitee])
-    fresh: list[Change] = list(changed)
-    for invitee_changes in per_invitee:
-        own = invitee_changes[0]
-        if isinstance(own, VersionedItem) and known.get(own.key, "") < own.version:
-            fresh.extend(invitee_changes)  # the invitee and the links it carries
-    outcome = table.apply_changes(fresh)
-    written = sum(1 for c in outcome.applied if isinstance(c, VersionedItem))
-    report.items_written += written
-    if steady:
-        report.missed_deliveries_recovered += written
+    def __init__(self, table: CalendlyTable, name: str, saved: dict[str, Any]) -> None:
+        self.table, self.name = table, name
+        self.seq: int | None = saved.get("seq")
+
+    def save(self, attributes: dict[str, Any]) -> None:
+        self.seq = self.table.save_checkpoint(self.name, attributes, expected_seq=self.seq)
 
 
 def _ended_into_a_recheck(item: VersionedItem, previous_start: datetime | None, now: datetime) -> bool:
@@ -445,8 +438,11 @@ def _newer_than_stored(table: CalendlyTable, items: list[VersionedItem]) -> list
 
 
 def _parse_time(value: object) -> datetime | None:
-    text = records.normalize_timestamp(value)
-    return datetime.fromisoformat(text) if text else None
+    try:
+        text = records.normalize_timestamp(value)
+        return datetime.fromisoformat(text) if text else None
+    except (ValueError, OverflowError):  # a time outside what datetime holds is no time
+        return None
 
 
 def _observe(report: PollReport) -> None:
@@ -459,6 +455,8 @@ def _observe(report: PollReport) -> None:
         ("CalendlyRequests", report.calendly_requests),
         ("CalendlyThrottled", report.throttled),
         ("PollResumed", int(report.resumed)),
+        ("PollPageTokenRestarts", report.page_token_restarts),
+        ("PollUnreadableEvents", report.unreadable_events),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="PollDuration", unit=MetricUnit.Milliseconds, value=report.duration_ms)

@@ -1,0 +1,324 @@
+"""Reading one start-time window of scheduled events by position, never by page token.
+
+Calendly's page tokens are opaque and go stale (an old one is answered ``400 Invalid Argument``,
+``page_token: is invalid``), so a token is used the moment it arrives and never stored. The
+reader lists pages back to back, with only a DynamoDB version lookup between them, until it
+holds enough work (events whose invitees must be listed), then does that work and lists again
+from where it got to. Where it got to is a start time, the *position*: every event of the
+window that starts before it has been applied. A stale token, a run cut off, or a crash costs
+a fresh listing from the position, never a lost or repeated stretch.
+
+Each event is committed after its invitees and their links, so a failed write never leaves an
+event item that looks done while its invitees are missing: the event still looks changed to the
+next run, which lists its invitees again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from calendly_sync import records
+from calendly_sync.adapters.calendly import CalendlyClient
+from calendly_sync.adapters.dynamodb import CalendlyTable
+from calendly_sync.errors import CalendlyRejected, CalendlySyncError, CalendlyUnavailable
+from calendly_sync.observability import logger
+from calendly_sync.records import Change, ItemKey, VersionedItem
+
+#: Stop taking new pages (or invitee lists) when less than this is left of the Lambda's time.
+SAFETY_MARGIN_MS = 20_000
+#: Stop listing and do the work once this many listed events need their invitees read: enough
+#: to keep re-listings rare (each costs about one page), few enough to finish well within a run.
+LIST_AHEAD_EVENTS = 500
+#: Invitee lists read before their writes are committed together (one version lookup for all).
+COMMIT_GROUP = 50
+#: Listings in a row that got nowhere (a token stale before it could be used) before giving up.
+MAX_FRUITLESS_LISTINGS = 3
+#: ``min_start_time`` is sent this much before the position. Calendly's OpenAPI says "start
+#: times after this time": read strictly, the events at the position itself would be skipped.
+#: Timestamps carry microseconds, so one microsecond earlier takes them in under either reading.
+_INCLUSIVE = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+class PollReporting(Protocol):
+    """The counters of a run report this reader adds to."""
+
+    pages: int
+    events_seen: int
+    events_changed: int
+    invitee_lists: int
+    items_written: int
+    missed_deliveries_recovered: int
+    page_token_restarts: int
+    unreadable_events: int
+
+
+class StalePageTokens(CalendlyUnavailable):
+    """Calendly refused page tokens as stale even when used at once, listing after listing."""
+
+    reason = "page_token_stale"
+
+
+class AnswerUnusable(CalendlyUnavailable):
+    """A 200 answer to a list call without the ``collection`` and ``pagination`` it documents."""
+
+    reason = "calendly_answer_invalid"
+
+
+class _OutOfTime(Exception):
+    """Internal: the run's time is nearly up; save the position and stop."""
+
+
+@dataclass
+class _Listed:
+    item: VersionedItem
+    changed: bool  # newer than the stored event: its invitees are listed and then it is written
+    recheck: bool  # unchanged, but its invitees are listed again (no-show re-checks, backfill)
+    done: bool = False
+
+    @property
+    def start(self) -> str:
+        return str(self.item.attributes.get("start_time") or "")
+
+
+#: Save the window's place: ``position`` None with ``finished`` True means read to its end.
+SaveProgress = Callable[[datetime | None, bool], None]
+
+
+class WindowReader:
+    """Reads windows for one run; remembers what it applied, so a re-listing redoes nothing."""
+
+    def __init__(
+        self,
+        *,
+        table: CalendlyTable,
+        client: CalendlyClient,
+        report: PollReporting,
+        owner_filter: Mapping[str, str],
+        remaining_ms: Callable[[], int],
+        steady: bool,
+        recheck: Callable[[VersionedItem], bool],
+    ) -> None:
+        self.table = table
+        self.client = client
+        self.report = report
+        self.owner_filter = dict(owner_filter)
+        self.remaining_ms = remaining_ms
+        self.steady = steady
+        self.recheck = recheck
+        self._applied: set[ItemKey] = set()
+        self._seen: set[ItemKey] = set()
+        self._batch: list[_Listed] = []
+        self._position = datetime.min.replace(tzinfo=UTC)
+
+    def read(self, window: Window, position: datetime, save: SaveProgress) -> bool:
+        """Every event of ``window`` from ``position`` on; True when read to its end.
+
+        False when the run's time ran out (the position is saved). Any error saves the
+        position reached, then propagates.
+        """
+        self._position, self._batch = max(position, window.start), []
+        fruitless = 0
+        try:
+            while True:
+                started_at = self._position
+                exhausted, stale = self._list(window)
+                worked = self._apply()
+                if exhausted:
+                    save(None, True)
+                    return True
+                reached = self._reached()
+                if reached == started_at and not worked:
+                    fruitless += 1
+                    if not stale or fruitless >= MAX_FRUITLESS_LISTINGS:
+                        raise StalePageTokens(
+                            "Calendly refused its own page tokens as stale before they could be used;"
+                            " the next run resumes from the saved position"
+                        )
+                else:
+                    fruitless = 0
+                self._position, self._batch = reached, []
+                save(reached, False)
+        except _OutOfTime:
+            save(self._reached(), False)
+            return False
+        except Exception:
+            self._save_quietly(save)
+            raise
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def _list(self, window: Window) -> tuple[bool, bool]:
+        """List from the position until enough work is held; ``(exhausted, stale token met)``."""
+        params = {
+            **self.owner_filter,
+            "min_start_time": records.format_utc(self._position - _INCLUSIVE),
+            "max_start_time": records.format_utc(window.end),
+            "sort": "start_time:asc",
+            "count": "100",
+        }
+        token: str | None = None
+        work = 0
+        while True:
+            self._need_time()
+            try:
+                answer = self.client.get(
+                    "/scheduled_events", {**params, **({"page_token": token} if token else {})}
+                )
+            except CalendlyRejected as rejected:
+                if token is None or not _stale_token(rejected):
+                    raise
+                self.report.page_token_restarts += 1
+                logger.info("page token refused; listing again from the position", status=rejected.status)
+                return False, True
+            self.report.pages += 1
+            events, token = _page_of(answer)
+            work += self._take(events)
+            if not token:
+                return True, False
+            if work >= LIST_AHEAD_EVENTS:
+                return False, False
+
+    def _take(self, events: list[Any]) -> int:
+        """Add one page to the batch; how many of its events need their invitees read."""
+        items: list[VersionedItem] = []
+        for event in events:
+            item = records.scheduled_event_item(event)
+            if item is None or not item.attributes.get("start_time"):
+                # Not silently dropped: counted, logged, and the run reported failed.
+                self.report.unreadable_events += 1
+                logger.warning("listed scheduled event cannot be read", uri=_uri_of(event))
+                continue
+            items.append(item)
+        stored = self.table.stored_versions([item.key for item in items])
+        work = 0
+        for item in items:
+            if item.key not in self._seen:
+                self._seen.add(item.key)
+                self.report.events_seen += 1
+            if item.key in self._applied:
+                self._batch.append(_Listed(item, changed=False, recheck=False, done=True))
+                continue
+            changed = stored.get(item.key, "") < item.version
+            listed = _Listed(item, changed=changed, recheck=not changed and self.recheck(item))
+            listed.done = not (listed.changed or listed.recheck)
+            work += not listed.done
+            self._batch.append(listed)
+        return work
+
+    # --- applying --------------------------------------------------------------------------
+
+    def _apply(self) -> bool:
+        """Do the batch's work in start order, committing each group; True if anything was done."""
+        pending = [listed for listed in self._batch if not listed.done]
+        for offset in range(0, len(pending), COMMIT_GROUP):
+            group = pending[offset : offset + COMMIT_GROUP]
+            read: list[tuple[_Listed, list[list[Change]]]] = []
+            try:
+                for listed in group:
+                    self._need_time()
+                    read.append((listed, self._invitees_of(listed.item)))
+            finally:
+                # What was read is committed even when time runs out part way.
+                self._commit(read)
+        return bool(pending)
+
+    def _invitees_of(self, item: VersionedItem) -> list[list[Change]]:
+        self.report.invitee_lists += 1
+        fallback = str(item.attributes["updated_at"])
+        as_of = records.format_utc(datetime.now(UTC))
+        found: list[list[Change]] = []
+        for invitee in self.client.invitees(str(item.attributes["uri"])):
+            changes = records.invitee_changes(invitee, fallback_updated_at=fallback, as_of=as_of)
+            if changes:
+                found.append(changes)
+        return found
+
+    def _commit(self, read: list[tuple[_Listed, list[list[Change]]]]) -> None:
+        """Write each event after its invitees and links: a failure leaves the event unwritten."""
+        if not read:
+            return
+        stored = self.table.stored_versions(
+            [changes[0].key for _, per_invitee in read for changes in per_invitee]
+        )
+        for listed, per_invitee in read:
+            fresh: list[Change] = []
+            for changes in per_invitee:
+                own = changes[0]
+                if isinstance(own, VersionedItem) and _newer(stored.get(own.key), own.version):
+                    fresh.extend(changes)  # the invitee and the links it carries
+            if listed.changed:
+                fresh.append(listed.item)  # last: the event says "done" only once all else landed
+                self.report.events_changed += 1
+            outcome = self.table.apply_changes(fresh)
+            written = sum(1 for change in outcome.applied if isinstance(change, VersionedItem))
+            self.report.items_written += written
+            if self.steady:
+                self.report.missed_deliveries_recovered += written
+            listed.done = True
+            self._applied.add(listed.item.key)
+
+    # --- position --------------------------------------------------------------------------
+
+    def _reached(self) -> datetime:
+        """The start before which every event of the window has been applied."""
+        for listed in self._batch:
+            if not listed.done:
+                return max(self._position, _parse(listed.start))
+        if self._batch:
+            # More events may start at the last one's time on the next page: not past it.
+            return max(self._position, _parse(self._batch[-1].start))
+        return self._position
+
+    def _need_time(self) -> None:
+        if self.remaining_ms() < SAFETY_MARGIN_MS:
+            raise _OutOfTime
+
+    def _save_quietly(self, save: SaveProgress) -> None:
+        try:
+            save(self._reached(), False)
+        except CalendlySyncError as error:  # the older checkpoint stands: more is re-read, nothing lost
+            logger.warning("checkpoint not saved after a failure", reason=error.reason)
+
+
+def _stale_token(rejected: CalendlyRejected) -> bool:
+    """Calendly's answer to an old token: 400 with ``details`` naming ``page_token``.
+
+    A 400 naming nothing counts too: the same query was accepted without the token a moment ago.
+    """
+    return rejected.status == 400 and (not rejected.parameters or "page_token" in rejected.parameters)
+
+
+def _newer(stored: str | None, version: str) -> bool:
+    if stored is None:
+        return True
+    return stored < version and not records.same_state(stored, version)
+
+
+def _page_of(answer: object) -> tuple[list[Any], str | None]:
+    """The events and next token of one page; anything else is an unusable answer, not a last page."""
+    collection = answer.get("collection") if isinstance(answer, dict) else None
+    pagination = answer.get("pagination") if isinstance(answer, dict) else None
+    token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
+    if not isinstance(collection, list) or not isinstance(pagination, dict):
+        raise AnswerUnusable("Calendly answered GET /scheduled_events without a collection and pagination")
+    if token is not None and (not isinstance(token, str) or not token):
+        raise AnswerUnusable("Calendly answered GET /scheduled_events with an unusable next_page_token")
+    return collection, token
+
+
+def _uri_of(event: object) -> str | None:
+    uri = event.get("uri") if isinstance(event, dict) else None
+    return uri if isinstance(uri, str) else None
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
