@@ -131,6 +131,30 @@ def test_a_non_admin_token_works_with_user_scope_and_says_so(
     assert "user scope" in answer["message"]
 
 
+def test_a_member_token_s_checks_name_the_organization_as_well_as_the_user(
+    aws: LocalAws, calendly: CalendlySandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a plain member's token, and every list the check asks for recorded
+    calendly.add_token(TokenSpec(role="owner"))
+    member = calendly.add_token(TokenSpec(role="user"))
+    asked: list[tuple[str, dict[str, str]]] = []
+    original = CalendlyClient.get
+
+    def recording(self: CalendlyClient, path: str, params: Any = None) -> dict[str, Any]:
+        asked.append((path, dict(params or {})))
+        return original(self, path, params)
+
+    monkeypatch.setattr(CalendlyClient, "get", recording)
+
+    # When it is validated
+    assert validate({"token": member})["valid"] is True
+
+    # Then each of the member's lists names both, so none spans another organization
+    lists = [params for path, params in asked if path in ("/event_types", "/scheduled_events")]
+    assert len(lists) == 2
+    assert all(p.get("organization") == calendly.organization_uri and p.get("user") for p in lists)
+
+
 def test_a_failed_check_never_overwrites_a_working_token(aws: LocalAws, calendly: CalendlySandbox) -> None:
     # Given a working token saved
     good = connect(calendly, role="owner")
