@@ -402,9 +402,11 @@ def _owned_after(target: Target, subscriptions: Iterable[Mapping[str, Any]]) -> 
 
 def _foreign_problem(subscription: Mapping[str, Any]) -> str:
     creator = subscription.get("creator") or "someone"
+    # True for a planted one and for one the table lost track of (a new table): neither can be
+    # trusted to sign with our key, so both are replaced.
     return (
-        f"not made by this stack (created by {creator} at {subscription.get('created_at')}): "
-        "its signing key is unknown, so its deliveries fail"
+        f"not made by this stack as far as its record shows (created by {creator} at "
+        f"{subscription.get('created_at')}): its signing key cannot be known"
     )
 
 
