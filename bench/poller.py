@@ -1,11 +1,15 @@
 """Figures for PollCalendlyFunction against the Calendly sandbox (``make bench-poll``).
 
+Calendly's page tokens go stale; the sandbox here expires them after 1 s (``--token-ttl``).
+
 1. A first sync and an unchanged re-sync of an organization with 10,000 scheduled events:
    Calendly requests next to the least possible (every list page at count=100, one invitee
    list per new or changed event, the subscription it must create), DynamoDB writes of
    resource items and of bookkeeping (lease, checkpoint, subscription check), wall time.
    Targets: first sync within 1.1x of the minimum, re-sync within 1.05x, 0 resource writes.
-2. A backfill against a scaled-down rate limit (50 requests per 6 s): the request rate it
+2. The same first sync with 30 % of DynamoDB write attempts failing at random during the
+   first run: the runs it takes to complete the table, and that the table then equals Calendly.
+3. A backfill against a scaled-down rate limit (50 requests per 6 s): the request rate it
    sustains as a share of the allowed rate (target >= 90 %) and the 429s it met (target 0).
 """
 
@@ -16,6 +20,7 @@ import contextlib
 import io
 import math
 import os
+import random
 import sys
 import time
 from collections import Counter
@@ -24,6 +29,7 @@ from typing import Any
 
 import boto3
 from botocore import handlers
+from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from local import stack
@@ -108,11 +114,11 @@ def _minimum(counts: dict[str, int], changed_events: int, creates: int) -> int:
     return pages + changed_events + creates
 
 
-def sync_figures(events: int) -> None:
-    with (
-        CalendlySandbox(SandboxConfig(seed=21, rate_window_seconds=60, rate_limit=100_000)) as calendly,
-        mock_aws(),
-    ):
+def sync_figures(events: int, token_ttl: float) -> None:
+    config = SandboxConfig(
+        seed=21, rate_window_seconds=60, rate_limit=100_000, page_token_ttl_seconds=token_ttl
+    )
+    with CalendlySandbox(config) as calendly, mock_aws():
         print(f"   seeding {events:,} scheduled events in the sandbox …", flush=True)
         _connected_stack(calendly, events, users=10, event_types_per_user=3, days_back=20, days=180)
         sizes = {
@@ -134,10 +140,73 @@ def sync_figures(events: int) -> None:
             print(f"   {label}: {seconds:.1f} s")
             print(f"      Calendly requests {made:,}, least possible {least:,}: {made / least:.2f}x")
             print(f"      DynamoDB writes   {writes}")
+            print(
+                f"      page tokens refused as stale, listings begun again: {report['page_token_restarts']}"
+            )
 
 
-def backfill_figures(events: int, limit: int, window: float) -> None:
-    config = SandboxConfig(seed=22, rate_limit=limit, rate_window_seconds=window)
+class _FlakyWrites:
+    """Fails each DynamoDB write attempt with probability ``share`` (botocore retries it)."""
+
+    def __init__(self, share: float) -> None:
+        self.share, self.random, self.failed = share, random.Random(30), 0
+
+    def __call__(self, request: Any, event_name: str, **_: Any) -> None:
+        if event_name.rsplit(".", 1)[-1] in WRITES and self.random.random() < self.share:
+            self.failed += 1
+            raise EndpointConnectionError(endpoint_url=request.url)
+
+
+def flaky_figures(events: int, token_ttl: float, share: float) -> None:
+    from calendly_sync.adapters.aws_clients import dynamodb_client
+
+    config = SandboxConfig(
+        seed=23, rate_window_seconds=60, rate_limit=100_000, page_token_ttl_seconds=token_ttl
+    )
+    with CalendlySandbox(config) as calendly, mock_aws():
+        print(f"   seeding {events:,} scheduled events in the sandbox …", flush=True)
+        _connected_stack(calendly, events, users=10, event_types_per_user=3, days_back=20, days=180)
+        calendly.reset_counts()
+        flaky = _FlakyWrites(share)
+        dynamodb_client().meta.events.register_first("before-send.dynamodb", flaky)
+        started = time.perf_counter()
+        try:
+            first = _invoke("PollCalendlyFunction", {"mode": "sync"})
+        finally:
+            dynamodb_client().meta.events.unregister("before-send.dynamodb", flaky)
+        answers = [first]
+        while not (answers[-1]["ok"] and answers[-1]["done"]) and len(answers) < 10:
+            answers.append(_invoke("PollCalendlyFunction", {"mode": "sync"}))
+        seconds = time.perf_counter() - started
+        assert answers[-1]["ok"] and answers[-1]["done"], answers[-1]
+        with calendly.state.lock:
+            truth = {
+                calendly.state.uris.invitee(i.event_uuid, i.uuid): i.status
+                for i in calendly.state.invitees.values()
+            }
+        stored = _stored_invitee_statuses()
+        first_outcome = "completed" if first["ok"] and first["done"] else f"failed ({first['message'][:60]})"
+        print(f"   write attempts failed in the first run: {flaky.failed:,}; first run {first_outcome}")
+        print(f"      after {first['events_changed']:,} events applied")
+        made = calendly.requests_count()
+        print(f"   runs until done: {len(answers)}; Calendly requests {made:,}; {seconds:.1f} s")
+        print(f"   table equals Calendly: {stored == truth} ({len(stored):,} of {len(truth):,} invitees)")
+
+
+def _stored_invitee_statuses() -> dict[str, str]:
+    dynamodb = boto3.client("dynamodb")
+    found: dict[str, str] = {}
+    for page in dynamodb.get_paginator("scan").paginate(TableName="bench-table"):
+        for item in page["Items"]:
+            if item.get("entity", {}).get("S") == "invitee" and "status" in item:
+                found[item["uri"]["S"]] = item["status"]["S"]
+    return found
+
+
+def backfill_figures(events: int, limit: int, window: float, token_ttl: float) -> None:
+    config = SandboxConfig(
+        seed=22, rate_limit=limit, rate_window_seconds=window, page_token_ttl_seconds=token_ttl
+    )
     with CalendlySandbox(config) as calendly, mock_aws():
         now = _connected_stack(calendly, events, users=3, event_types_per_user=2, days_back=400, days=300)
         time.sleep(window)  # start the backfill on a fresh window
@@ -165,16 +234,24 @@ def main() -> int:
     parser.add_argument("--backfill-events", type=int, default=800, help="scheduled events for the backfill")
     parser.add_argument("--limit", type=int, default=50, help="backfill rate limit: requests per window")
     parser.add_argument("--window", type=float, default=6.0, help="backfill rate-limit window, seconds")
+    parser.add_argument(
+        "--token-ttl", type=float, default=1.0, help="page-token lifetime in the sandbox, seconds"
+    )
+    parser.add_argument("--failing-writes", type=float, default=0.3, help="share of write attempts failing")
     arguments = parser.parse_args()
     print("PollCalendlyFunction benchmark (Calendly sandbox on loopback, moto in-process)")
     print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores\n")
+    print(f"page tokens expire after {arguments.token_ttl:g} s\n")
     print(f"1. sync of {arguments.events:,} scheduled events")
     print("   (targets: first sync 1.1x, re-sync 1.05x of the least possible requests, 0 resource writes)")
-    sync_figures(arguments.events)
+    sync_figures(arguments.events, arguments.token_ttl)
+    failing = f"{arguments.failing_writes:.0%} of DynamoDB write attempts failing in run 1"
+    print(f"\n2. first sync of {arguments.events:,} events, {failing}")
+    flaky_figures(arguments.events, arguments.token_ttl, arguments.failing_writes)
     rate_limit = f"{arguments.limit} requests per {arguments.window:g} s"
-    print(f"\n2. backfill of {arguments.backfill_events:,} events, {rate_limit}")
+    print(f"\n3. backfill of {arguments.backfill_events:,} events, {rate_limit}")
     print("   (targets: >= 90 % of the allowed rate, 0 429s)")
-    backfill_figures(arguments.backfill_events, arguments.limit, arguments.window)
+    backfill_figures(arguments.backfill_events, arguments.limit, arguments.window, arguments.token_ttl)
     return 0
 
 
