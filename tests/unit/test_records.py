@@ -70,40 +70,46 @@ def test_a_cancellation_wins_a_tie_and_a_later_updated_at_wins_over_any_as_of() 
     assert version_of(canceled) > version_of(canceled_tie) > version_of(booked)
 
 
-def test_a_body_with_a_no_show_holds_from_its_no_show_or_its_reading_whichever_is_later() -> None:
-    # Given a marked state
+def as_of_part(body: dict[str, Any], **moments: str | None) -> str:
+    """The ``as of`` part of the invitee version ``invitee_changes`` gives ``body``."""
+    (item, *_) = invitee_changes(body, fallback_updated_at=format_utc(START), **moments)
+    assert isinstance(item, VersionedItem)
+    return item.version.split("#")[2].removeprefix("~")
+
+
+def test_a_body_without_a_no_show_holds_as_of_its_reading_or_its_envelope() -> None:
+    booking = Booking(start=START)
+    body = booking.book()["payload"]
+    updated_at = normalize_timestamp(body["updated_at"])
+    later = format_utc(START + timedelta(days=1))
+
+    # a poll's reading time, else the envelope's, else updated_at (the earliest it can be)
+    assert as_of_part(body, as_of=later, delivered_at=format_utc(START)) == later
+    assert as_of_part(body, delivered_at=later) == later
+    assert as_of_part(body) == updated_at == as_of_part(body, as_of="not a time")
+
+
+def test_a_delivered_mark_holds_from_the_no_shows_own_time_not_its_envelopes() -> None:
+    # Given a marked state, delivered in an envelope made a minute after the mark
     booking = Booking(start=START)
     booking.book()
     body = booking.mark_no_show()["payload"]
     marked_at = normalize_timestamp(body["no_show"]["created_at"])
-    assert marked_at is not None
+    envelope_made = format_utc(booking.clock + timedelta(minutes=1))
 
-    def as_of(reading: str | None) -> str:
-        (item, *_) = invitee_changes(body, fallback_updated_at=format_utc(START), as_of=reading)
-        assert isinstance(item, VersionedItem)
-        return item.version.split("#")[2].removeprefix("~")
+    # Then it holds from the mark (by the envelope's time it may have been removed already)
+    assert as_of_part(body, delivered_at=envelope_made) == marked_at == as_of_part(body)
 
-    # Then it holds from the later of the no-show's own time and the moment it was read
+
+def test_a_polled_mark_holds_from_the_reading_or_the_mark_whichever_is_later() -> None:
+    booking = Booking(start=START)
+    booking.book()
+    body = booking.mark_no_show()["payload"]
+    marked_at = normalize_timestamp(body["no_show"]["created_at"])
     later = format_utc(booking.clock + timedelta(minutes=1))
     earlier = format_utc(booking.clock - timedelta(minutes=1))  # a reader whose clock is behind
-    assert (as_of(later), as_of(earlier), as_of(None)) == (later, marked_at, marked_at)
 
-
-def test_a_body_without_a_no_show_holds_as_of_its_reading() -> None:
-    booking = Booking(start=START)
-    body = booking.book()["payload"]
-    updated_at = body["updated_at"]
-
-    def version(as_of: str | None) -> str:
-        (item, *_) = invitee_changes(body, fallback_updated_at=updated_at, as_of=as_of)
-        assert isinstance(item, VersionedItem)
-        return item.version
-
-    later = format_utc(START + timedelta(days=1))
-    # a later reading sorts later; without a reading time, as of updated_at (the earliest)
-    assert version(later) > version(None) == version(normalize_timestamp(updated_at))
-    # an unreadable reading time falls back the same way
-    assert version("not a time") == version(None)
+    assert (as_of_part(body, as_of=later), as_of_part(body, as_of=earlier)) == (later, marked_at)
 
 
 @pytest.mark.parametrize("digest", ["0000000000000000", "9999999999999999", "ffffffffffffffff"])

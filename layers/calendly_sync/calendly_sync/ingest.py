@@ -59,9 +59,10 @@ def resource_changes(envelope: WebhookEnvelope) -> tuple[Change, ...]:
     event, payload = envelope.event, envelope.payload
     changes: list[Change] = []
     if event in INVITEE_EVENTS:
-        # The envelope's created_at is when Calendly saw this state: it orders no-show changes.
         created_at = format_utc(envelope.created_at)
-        changes.extend(records.invitee_changes(payload, fallback_updated_at=created_at, as_of=created_at))
+        changes.extend(
+            records.invitee_changes(payload, fallback_updated_at=created_at, delivered_at=created_at)
+        )
         if changes:
             scheduled_event = records.scheduled_event_item(payload.get("scheduled_event"))
             if scheduled_event is not None:

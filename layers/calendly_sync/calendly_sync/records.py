@@ -218,18 +218,24 @@ def same_state(stored_version: str, new_version: str) -> bool:
     return stored is not None and stored == new
 
 
-def _as_of(no_show: object, *, as_of: str | None, updated_at: str) -> str:
-    """When a body's state is known to hold, for ordering no-show changes (see ``invitee_version``).
+def _as_of(no_show: object, *, read_at: str | None, delivered_at: str | None, updated_at: str) -> str:
+    """A moment at which a body's state held, to order no-show changes (see ``invitee_version``).
 
-    The later of the no-show's own ``created_at`` (when one is set) and the moment the body
-    was read: the caller's ``as_of``, a delivery's envelope ``created_at`` or when a poll read
-    it. Not the no-show's time alone: Calendly creates an envelope some time after the change
-    (25 s in one public capture), so an unmark's envelope can postdate a quick re-mark's
-    ``no_show.created_at`` and would win over it for good. Without either, ``updated_at``.
+    - Read by a poll at ``read_at``: then, or the no-show's own ``created_at`` if the reader's
+      clock is behind it.
+    - Delivered with a no-show: the no-show's ``created_at``, the moment of the mark. Not the
+      envelope's ``created_at``: Calendly makes an envelope some time after the change (25 s
+      in one public capture), by which time the mark may already be removed again.
+    - Delivered without one: the envelope's ``created_at`` (``delivered_at``); a removal
+      carries no time of its own, and its envelope is made after the mark it removes.
+      A re-mark made before that envelope loses to it until a poll reads the invitee again.
+    - Otherwise ``updated_at``, the earliest it can be.
     """
     marked_at = normalize_timestamp(no_show.get("created_at")) if isinstance(no_show, Mapping) else None
-    moments = [moment for moment in (marked_at, normalize_timestamp(as_of)) if moment is not None]
-    return max(moments) if moments else updated_at
+    read_at = normalize_timestamp(read_at)
+    if read_at is not None:
+        return max(read_at, marked_at) if marked_at is not None else read_at
+    return marked_at or normalize_timestamp(delivered_at) or updated_at
 
 
 def _text(value: object) -> str | None:
@@ -283,12 +289,19 @@ def scheduled_event_item(resource: object) -> VersionedItem | None:
     )
 
 
-def invitee_changes(resource: object, *, fallback_updated_at: str, as_of: str | None = None) -> list[Change]:
+def invitee_changes(
+    resource: object,
+    *,
+    fallback_updated_at: str,
+    as_of: str | None = None,
+    delivered_at: str | None = None,
+) -> list[Change]:
     """The invitee's item plus the reschedule links it implies; empty if it is not an invitee.
 
-    ``as_of`` (UTC text as ``format_utc`` writes it) is the moment this body was true: a
-    delivery's envelope ``created_at``, or when a poll read it. It orders no-show changes,
-    which leave ``updated_at`` as it was (``invitee_version``).
+    Two moments (UTC text as ``format_utc`` writes it) order no-show changes, which leave
+    ``updated_at`` as it was (``invitee_version``, ``_as_of``): ``as_of``, when a poll read
+    the body (its state held then), and ``delivered_at``, a webhook envelope's ``created_at``
+    (made after the change the body shows).
 
     The embedded ``scheduled_event`` is left out of the invitee's ``raw``: it is stored as the
     event's own item.
@@ -348,7 +361,7 @@ def invitee_changes(resource: object, *, fallback_updated_at: str, as_of: str | 
         own,
         updated_at,
         final=attributes["status"] == "canceled",
-        as_of=_as_of(own.get("no_show"), as_of=as_of, updated_at=updated_at),
+        as_of=_as_of(own.get("no_show"), read_at=as_of, delivered_at=delivered_at, updated_at=updated_at),
     )
     changes.insert(0, VersionedItem(invitee_key(event_uuid, invitee_uuid), version, attributes))
     return changes
