@@ -203,6 +203,7 @@ class CalendlyClient:
         body: Mapping[str, Any] | None,
         expect: Shape,
     ) -> dict[str, Any]:
+        method = method.upper()
         for attempt in range(1, self._retry.attempts + 1):
             self._pace()
             try:
