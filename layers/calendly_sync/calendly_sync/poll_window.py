@@ -308,7 +308,11 @@ def _page_of(answer: object) -> tuple[list[Any], str | None]:
     collection = answer.get("collection") if isinstance(answer, dict) else None
     pagination = answer.get("pagination") if isinstance(answer, dict) else None
     token = pagination.get("next_page_token") if isinstance(pagination, dict) else None
-    if not isinstance(collection, list) or not isinstance(pagination, dict):
+    if (
+        not isinstance(collection, list)
+        or not isinstance(pagination, dict)
+        or "next_page_token" not in pagination
+    ):
         raise AnswerUnusable("Calendly answered GET /scheduled_events without a collection and pagination")
     if token is not None and (not isinstance(token, str) or not token):
         raise AnswerUnusable("Calendly answered GET /scheduled_events with an unusable next_page_token")
