@@ -47,6 +47,18 @@ class StorageUnavailable(CalendlySyncError):
     reason = "storage_unavailable"
 
 
+class StorageRefusedItem(StorageUnavailable):
+    """DynamoDB refused the item itself (``ValidationException``: too large, an invalid value).
+
+    The same write can never succeed, so the receiver answers a 4xx (Calendly stops retrying
+    it) instead of the 503 an outage gets. A kind of ``StorageUnavailable`` on purpose: the
+    projector and the poller already stop on that and leave the record to their retry and
+    dead-letter paths, which is where an item nobody can write belongs too.
+    """
+
+    reason = "item_refused"
+
+
 class SecretUnavailable(CalendlySyncError):
     """Secrets Manager could not be read (outage, throttling, missing permission)."""
 
@@ -116,6 +128,8 @@ _HTTP_STATUS_BY_ERROR: dict[type[CalendlySyncError], int] = {
     SignatureRejected: 401,
     NotAnEnvelope: 400,
     PayloadTooLarge: 413,
+    # Before StorageUnavailable (its base): retrying an item DynamoDB refuses cannot succeed.
+    StorageRefusedItem: 422,
     # 5xx makes Calendly retry the delivery, which is what we want while storage is down.
     StorageUnavailable: 503,
     SecretUnavailable: 503,

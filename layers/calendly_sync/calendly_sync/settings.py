@@ -17,6 +17,11 @@ from calendly_sync.errors import ConfigurationError
 DEFAULT_CALENDLY_API_BASE_URL = "https://api.calendly.com"
 # Plain http only where nothing leaves the machine: the local runner's and the tests' sandbox.
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# A delivery's body is stored whole in one DynamoDB item, and an item holds at most 400 KB,
+# attribute names included (under 400,000 bytes either way KB is read). The delivery's other
+# attributes (keys, a 128-char event name, timestamps) take under 1 KB. The template's
+# WebhookMaxBodyBytes has this as its MaxValue (a test holds the two together).
+MAX_STORABLE_WEBHOOK_BODY_BYTES = 384 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +55,7 @@ class Settings:
             token_secret_id=env.get("TOKEN_SECRET_ARN") or None,
             calendly_api_base_url=_calendly_base_url(env.get("CALENDLY_API_BASE_URL")),
             webhook_url=env.get("WEBHOOK_URL") or None,
-            max_webhook_body_bytes=_positive_int(env, "MAX_WEBHOOK_BODY_BYTES", 256 * 1024),
+            max_webhook_body_bytes=_storable_body_limit(env),
             signature_tolerance_seconds=_positive_int(env, "SIGNATURE_TOLERANCE_SECONDS", 180),
             signature_future_skew_seconds=_positive_int(env, "SIGNATURE_FUTURE_SKEW_SECONDS", 30),
             secret_max_age_seconds=_positive_int(env, "SECRET_MAX_AGE_SECONDS", 300),
@@ -84,6 +89,17 @@ def _calendly_base_url(raw: str | None) -> str:
         shown = "" if "@" in value else f", got {value!r}"
         raise ConfigurationError(f"CALENDLY_API_BASE_URL {problem}{shown}")
     return value.rstrip("/")
+
+
+def _storable_body_limit(env: Mapping[str, str]) -> int:
+    """MAX_WEBHOOK_BODY_BYTES, refused above what one item can hold (a larger body would be a 503 forever)."""
+    value = _positive_int(env, "MAX_WEBHOOK_BODY_BYTES", 256 * 1024)
+    if value > MAX_STORABLE_WEBHOOK_BODY_BYTES:
+        raise ConfigurationError(
+            f"MAX_WEBHOOK_BODY_BYTES must be at most {MAX_STORABLE_WEBHOOK_BODY_BYTES} "
+            f"(one DynamoDB item holds the body and its attributes), got {value}"
+        )
+    return value
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from calendly_sync import records
 from calendly_sync.adapters.aws_clients import dynamodb_client
-from calendly_sync.errors import StorageUnavailable
+from calendly_sync.errors import StorageRefusedItem, StorageUnavailable
 from calendly_sync.records import AttributeValue, Change, DeliveryItem, ItemKey, VersionedItem
 
 BY_TIME_INDEX = "ByTime"
@@ -69,6 +69,11 @@ class CalendlyTable:
         except ClientError as error:
             if _error_code(error) == "ConditionalCheckFailedException":
                 return False
+            if _error_code(error) == "ValidationException":
+                # DynamoDB's message names the rule ("Item size has exceeded the maximum
+                # allowed size"), never an attribute's value.
+                message = error.response.get("Error", {}).get("Message", "")
+                raise StorageRefusedItem(f"DynamoDB refused the item: {message[:200]}") from None
             raise StorageUnavailable(f"DynamoDB write failed ({_error_code(error)})") from None
         except BotoCoreError as error:
             raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
