@@ -257,16 +257,17 @@ def key_mismatch(capsys: pytest.CaptureFixture[str], hours: int) -> list[Period]
     return periods
 
 
-def calendly_down_polls(
+def polls_with_the_token_revoked(
     calendly: CalendlySandbox, capsys: pytest.CaptureFixture[str], runs: int
 ) -> list[Period]:
+    """Scheduled syncs after the token was revoked in Calendly: the run and its check both fail."""
+    for token in list(calendly.state.tokens):
+        calendly.set_token_state(token, "revoked")
     periods = []
     for _ in range(runs):
-        calendly.faults.server_errors = 50
         report = poll()
         assert report["ok"] is False and report["subscription"] == "check-failed"
         periods.append(printed_metrics(capsys))
-    calendly.faults.server_errors = 0
     return periods
 
 
@@ -294,7 +295,7 @@ def scenario_signature_surge(calendly: CalendlySandbox, capsys: pytest.CaptureFi
 
 
 def scenario_poll_failing(calendly: CalendlySandbox, capsys: pytest.CaptureFixture[str]) -> list[Period]:
-    return calendly_down_polls(calendly, capsys, runs=3)
+    return polls_with_the_token_revoked(calendly, capsys, runs=3)
 
 
 def scenario_subscription_unhealthy(
