@@ -32,7 +32,8 @@ SAFETY_MARGIN_MS = 20_000
 #: Stop listing and do the work once this many listed events need their invitees read: enough
 #: to keep re-listings rare (each costs about one page), few enough to finish well within a run.
 LIST_AHEAD_EVENTS = 500
-#: Invitee lists read before their writes are committed together (one version lookup for all).
+#: Invitee lists read before their writes are committed together (one version lookup for all,
+#: one look at the clock: a group takes seconds, well inside the safety margin).
 COMMIT_GROUP = 50
 #: Listings in a row that got nowhere (a token stale before it could be used) before giving up.
 MAX_FRUITLESS_LISTINGS = 3
@@ -201,16 +202,16 @@ class WindowReader:
         stored = self.table.stored_versions([item.key for item in items])
         work = 0
         for item in items:
-            if item.key not in self._seen:
-                self._seen.add(item.key)
-                self.report.events_seen += 1
             if item.key in self._applied:
                 self._batch.append(_Listed(item, changed=False, recheck=False, done=True))
                 continue
             changed = stored.get(item.key, "") < item.version
             listed = _Listed(item, changed=changed, recheck=not changed and self.recheck(item))
             listed.done = not (listed.changed or listed.recheck)
-            work += not listed.done
+            if listed.done:
+                self._count_seen(item.key)
+            else:
+                work += 1
             self._batch.append(listed)
         return work
 
@@ -221,10 +222,10 @@ class WindowReader:
         pending = [listed for listed in self._batch if not listed.done]
         for offset in range(0, len(pending), COMMIT_GROUP):
             group = pending[offset : offset + COMMIT_GROUP]
+            self._need_time()
             read: list[tuple[_Listed, list[list[Change]]]] = []
             try:
                 for listed in group:
-                    self._need_time()
                     read.append((listed, self._invitees_of(listed.item)))
             finally:
                 # What was read is committed even when time runs out part way.
@@ -265,6 +266,13 @@ class WindowReader:
                 self.report.missed_deliveries_recovered += written
             listed.done = True
             self._applied.add(listed.item.key)
+            self._count_seen(listed.item.key)
+
+    def _count_seen(self, key: ItemKey) -> None:
+        """Counted once handled, once a run: events listed again after a restart count once."""
+        if key not in self._seen:
+            self._seen.add(key)
+            self.report.events_seen += 1
 
     # --- position --------------------------------------------------------------------------
 

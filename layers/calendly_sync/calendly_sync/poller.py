@@ -344,13 +344,14 @@ def _backfill(
     report.window_start = records.format_utc(position)
     while position < now:
         window = Window(position, min(position + chunk, now))
-        report.window_end = records.format_utc(window.end)
         last_chunk = window.end >= now
 
         def save(
             reached: datetime | None, finished: bool, window: Window = window, last: bool = last_chunk
         ) -> None:
             stamp = records.format_utc(datetime.now(UTC))
+            # How far the backfill got (what ``ops backfill`` shows), not the chunk's end.
+            report.window_end = records.format_utc(window.end if reached is None else reached)
             checkpoint.save(
                 {
                     "mode": "backfill",
