@@ -10,7 +10,7 @@ so moto would still apply the write behind the fake answer.)
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,6 +57,20 @@ def receive(event: dict[str, Any]) -> int:
     return status
 
 
+def connected_sync(calendly: CalendlySandbox, *, days: int, **seed: int) -> Callable[[], dict[str, Any]]:
+    """Seed the sandbox, connect an owner's token, and return one scheduled sync run of the poller."""
+    calendly.seed(start=datetime.now(UTC) - timedelta(days=2), days=days, **seed)
+    token = calendly.add_token(TokenSpec(role="owner"))
+    assert load_handler("ValidateCredentialsFunction")({"token": token}, FakeLambdaContext())["valid"]
+    poll = load_handler("PollCalendlyFunction")
+
+    def run() -> dict[str, Any]:
+        answer: dict[str, Any] = poll({"mode": "sync"}, FakeLambdaContext(timeout_seconds=300))
+        return answer
+
+    return run
+
+
 def test_a_throttled_delivery_write_lands_once_within_the_retry_bound(aws: LocalAws, throttle: Any) -> None:
     # Given DynamoDB fails the next three writes (botocore makes four attempts)
     hook = throttle(3, "PutItem")
@@ -97,17 +111,7 @@ def test_a_throttled_projection_is_retried_by_the_stream_and_lands_once(aws: Loc
 def test_a_poll_survives_throttling_and_beyond_the_bound_fails_then_resumes(
     aws: LocalAws, calendly: CalendlySandbox, throttle: Any
 ) -> None:
-    now = datetime.now(UTC)
-    calendly.seed(
-        users=2, event_types_per_user=1, scheduled_events=120, start=now - timedelta(days=2), days=10
-    )
-    token = calendly.add_token(TokenSpec(role="owner"))
-    assert load_handler("ValidateCredentialsFunction")({"token": token}, FakeLambdaContext())["valid"]
-    poll = load_handler("PollCalendlyFunction")
-
-    def run() -> dict[str, Any]:
-        answer: dict[str, Any] = poll({"mode": "sync"}, FakeLambdaContext(timeout_seconds=300))
-        return answer
+    run = connected_sync(calendly, users=2, event_types_per_user=1, scheduled_events=120, days=10)
 
     # Within botocore's bound: three failed writes are retried and the sync completes
     throttle(3, "UpdateItem")
@@ -144,17 +148,7 @@ class RandomFailures:
 def test_a_first_sync_with_30_percent_of_writes_failing_is_completed_by_later_runs(
     aws: LocalAws, calendly: CalendlySandbox
 ) -> None:
-    now = datetime.now(UTC)
-    calendly.seed(
-        users=3, event_types_per_user=2, scheduled_events=300, start=now - timedelta(days=2), days=20
-    )
-    token = calendly.add_token(TokenSpec(role="owner"))
-    assert load_handler("ValidateCredentialsFunction")({"token": token}, FakeLambdaContext())["valid"]
-    poll = load_handler("PollCalendlyFunction")
-
-    def run() -> dict[str, Any]:
-        answer: dict[str, Any] = poll({"mode": "sync"}, FakeLambdaContext(timeout_seconds=300))
-        return answer
+    run = connected_sync(calendly, users=3, event_types_per_user=2, scheduled_events=300, days=20)
 
     # Given 30 % of DynamoDB write attempts fail at random during the first run (botocore retries
     # each write a few times, so some writes fail for good and the run stops part way)
