@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test lint typecheck validate checkov unit build demo bench bench-poll soak event clean
+.PHONY: help venv test test-fast lint typecheck validate checkov unit build demo bench bench-poll soak event clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ unit: $(STAMP) ## pytest: unit and integration tests (moto, loopback only)
 	@if test -f ../shared/calendly/openapi-2023.yaml; then echo "sandbox strict mode: on (../shared/calendly/openapi-2023.yaml)"; \
 	else echo "sandbox strict mode: off (no ../shared/calendly/openapi-2023.yaml; its tests skip)"; fi
 	$(PY) -m pytest
+
+test-fast: $(STAMP) ## pytest's fast unit layer alone: no moto, no sandbox, no server (-m "not slow")
+	$(PY) -m pytest -m "not slow"
 
 build: $(STAMP) ## sam build (arm64 wheels, python3.13) into .aws-sam/
 	$(VENV)/bin/sam build --template template.yaml

@@ -102,6 +102,24 @@ class LocalAws:
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+# --- the fast unit layer: everything that needs moto, the sandbox or a server is `slow` -------
+
+# Fixtures that start moto or a loopback server (the sandbox, a webhook receiver).
+_SLOW_FIXTURES = frozenset({"aws", "calendly", "sandbox", "receiver", "api", "owner_token"})
+# Directories whose tests run moto, the sandbox or a server (every one of them, whatever its fixtures).
+_SLOW_DIRECTORIES = frozenset({"integration", "iam", "alarms", "sandbox", "ops"})
+_TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``slow`` what ``make test-fast`` (``-m "not slow"``) leaves out, without editing each test."""
+    for item in items:
+        parts = item.path.resolve().relative_to(_TESTS_DIR).parts
+        uses = set(getattr(item, "fixturenames", ()))
+        if parts[0] in _SLOW_DIRECTORIES or uses & _SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
     """Given the stack's table and secrets created from template.yaml in a fresh moto account."""
