@@ -37,13 +37,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "layers" / "calendly_sync")]
+import requests
 
-import requests  # noqa: E402
-
-from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec  # noqa: E402
-from local.runner import LocalStackRunner, wait_until  # noqa: E402
+# The layer is on the import path already: importing the bench package put it there.
+from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
+from local.runner import LocalStackRunner, wait_until
 
 SIGNATURE_HEADER = "Calendly-Webhook-Signature"
 FORGED_SHARE = 0.05

@@ -179,21 +179,3 @@ def event_type_envelope(
         "updated_at": _timestamp(moment),
     }
     return envelope(event, payload, moment)
-
-
-def routing_form_submission_envelope() -> dict[str, Any]:
-    moment = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
-    payload = {
-        "uri": f"{CALENDLY}/routing_form_submissions/{uuid.uuid4()}",
-        "routing_form": f"{CALENDLY}/routing_forms/{uuid.uuid4()}",
-        "questions_and_answers": [
-            {"question_uuid": str(uuid.uuid4()), "question": "Team size?", "answer": "10"}
-        ],
-        "tracking": {"utm_campaign": None, "utm_source": None},
-        "result": {"type": "event_type", "value": f"{CALENDLY}/event_types/{uuid.uuid4()}"},
-        "submitter": None,
-        "submitter_type": None,
-        "created_at": _timestamp(moment),
-        "updated_at": _timestamp(moment),
-    }
-    return envelope("routing_form_submission.created", payload, moment)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from .admin import ADMIN_PREFIX, admin
 from .api_reads import reads
 from .api_webhooks import webhooks
+from .config import SandboxConfig
 from .errors import (
     ApiError,
     ErrorDetail,
@@ -28,12 +29,12 @@ from .errors import (
     too_many_requests,
     unauthenticated,
 )
+from .faults import Faults
 from .http_support import EXTENSION_KEY, Caller
-from .ratelimit import RateDecision
-from .request_log import RequestRecord
-
-if TYPE_CHECKING:
-    from .sandbox import CalendlySandbox
+from .ratelimit import RateDecision, RateLimiter
+from .request_log import RequestLog, RequestRecord
+from .state import SandboxState
+from .strict import StrictMode
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,27 @@ _TOKEN_STATE_MESSAGES = {
 }
 
 
-def create_app(sandbox: CalendlySandbox) -> Flask:
+class SandboxParts(Protocol):
+    """What the request pipeline uses of a CalendlySandbox.
+
+    Named here rather than imported from sandbox.py, which imports this module: no import cycle.
+    """
+
+    @property
+    def config(self) -> SandboxConfig: ...
+    @property
+    def strict(self) -> StrictMode | None: ...
+    @property
+    def state(self) -> SandboxState: ...
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
+    @property
+    def request_recorder(self) -> RequestLog: ...
+
+
+def create_app(sandbox: SandboxParts) -> Flask:
     app = Flask("calendly_sandbox")
     app.extensions[EXTENSION_KEY] = sandbox
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Calendly's field order, easier to read

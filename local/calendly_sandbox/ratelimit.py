@@ -55,7 +55,3 @@ class RateLimiter:
                 remaining=max(0, limit - window.used),
                 reset_seconds=reset,
             )
-
-    def reset(self) -> None:
-        with self._lock:
-            self._windows.clear()

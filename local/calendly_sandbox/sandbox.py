@@ -191,9 +191,6 @@ class CalendlySandbox:
         self.request_recorder.clear()
         self.delivery.clear_records()
 
-    def reset_rate_limits(self) -> None:
-        self.rate_limiter.reset()
-
     def stats(self) -> dict[str, Any]:
         return {
             "requests": {

@@ -386,7 +386,6 @@ def test_a_429_waits_for_the_reset_then_retries(fake_time: FakeTime) -> None:
 
     assert fake_time.slept == [7.0]
     assert client.stats.throttled == 1
-    assert client.stats.paced_seconds == 7.0
 
 
 def test_an_exhausted_window_is_waited_out_before_the_next_request(fake_time: FakeTime) -> None:

@@ -76,7 +76,6 @@ class CallStats:
     requests: int = 0
     throttled: int = 0  # 429 answers
     retries: int = 0
-    paced_seconds: float = 0.0  # time spent waiting for the rate-limit window
     invalid_answers: int = 0  # redirects and unusable 2xx bodies (retried or not)
     rate_headers_ignored: int = 0  # X-RateLimit-* present but not finite, non-negative numbers
 
@@ -234,7 +233,7 @@ class CalendlyClient:
                 self.stats.throttled += 1
                 if attempt < self._retry.attempts:
                     self.stats.retries += 1
-                    self._wait(self._throttled_wait(attempt), paced=True)
+                    self._wait(self._throttled_wait(attempt))
                     self._remaining = None  # that wait was the window's reset: do not wait it twice
                     continue
                 raise CalendlyUnavailable(f"Calendly answered 429 to {method} {path}")
@@ -254,7 +253,7 @@ class CalendlyClient:
 
     def _pace(self) -> None:
         if self._remaining is not None and self._remaining <= 0 and self._reset_seconds is not None:
-            self._wait(self._reset_seconds, paced=True)
+            self._wait(self._reset_seconds)
             self._remaining = None
 
     def _note_rate_limit(self, response: requests.Response) -> None:
@@ -280,17 +279,15 @@ class CalendlyClient:
         if attempt >= self._retry.attempts:
             raise failure
         self.stats.retries += 1
-        self._wait(self._back_off_delay(attempt), paced=False)
+        self._wait(self._back_off_delay(attempt))
 
     def _back_off_delay(self, attempt: int) -> float:
         delay = min(self._retry.max_delay, self._retry.base_delay * 2 ** (attempt - 1))
         return delay * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not security)
 
-    def _wait(self, seconds: float, *, paced: bool) -> None:
+    def _wait(self, seconds: float) -> None:
         if self.deadline is not None and self._clock() + seconds > self.deadline:
             raise TimeBudgetExhausted(f"waiting {seconds:.1f} s for Calendly would pass the time budget")
-        if paced:
-            self.stats.paced_seconds += seconds
         self._sleep(seconds)
 
 
