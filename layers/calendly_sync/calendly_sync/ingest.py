@@ -10,15 +10,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from calendly_sync import records
+from calendly_sync import records, scopes
 from calendly_sync.models import WebhookEnvelope
 from calendly_sync.records import Change, DeliveryItem, format_utc, normalize_timestamp
 
-INVITEE_EVENTS = frozenset(
-    {"invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"}
-)
-EVENT_TYPE_EVENTS = frozenset({"event_type.created", "event_type.updated", "event_type.deleted"})
-ROUTING_FORM_EVENTS = frozenset({"routing_form_submission.created"})
+# The event names are scopes.py's (one list, with the scope each needs); sets here for lookups.
+INVITEE_EVENTS = frozenset(scopes.INVITEE_EVENTS)
+EVENT_TYPE_EVENTS = frozenset(scopes.EVENT_TYPE_EVENTS)
+ROUTING_FORM_EVENTS = frozenset(scopes.ROUTING_FORM_EVENTS)
 KNOWN_EVENTS = INVITEE_EVENTS | EVENT_TYPE_EVENTS | ROUTING_FORM_EVENTS
 
 

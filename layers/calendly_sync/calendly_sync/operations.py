@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from calendly_sync import scopes, subscriptions
+from calendly_sync import records, scopes, subscriptions
 from calendly_sync.adapters import secrets
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.adapters.dynamodb import CalendlyTable
@@ -30,7 +30,7 @@ _EVENT_SCOPES = frozenset(need.scope for need in scopes.REQUIRED_SCOPES if need.
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return records.format_utc(datetime.now(UTC))
 
 
 def _table() -> CalendlyTable:
