@@ -10,14 +10,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from calendly_sync import records, scopes
+from calendly_sync import events, records
 from calendly_sync.models import WebhookEnvelope
 from calendly_sync.records import Change, DeliveryItem, format_utc, normalize_timestamp
 
-# The event names are scopes.py's (one list, with the scope each needs); sets here for lookups.
-INVITEE_EVENTS = frozenset(scopes.INVITEE_EVENTS)
-EVENT_TYPE_EVENTS = frozenset(scopes.EVENT_TYPE_EVENTS)
-ROUTING_FORM_EVENTS = frozenset(scopes.ROUTING_FORM_EVENTS)
+# The event names are events.py's; sets here for lookups.
+INVITEE_EVENTS = frozenset(events.INVITEE_EVENTS)
+EVENT_TYPE_EVENTS = frozenset(events.EVENT_TYPE_EVENTS)
+ROUTING_FORM_EVENTS = frozenset(events.ROUTING_FORM_EVENTS)
 KNOWN_EVENTS = INVITEE_EVENTS | EVENT_TYPE_EVENTS | ROUTING_FORM_EVENTS
 
 

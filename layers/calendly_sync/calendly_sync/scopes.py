@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from calendly_sync.events import EVENT_TYPE_EVENTS, INVITEE_EVENTS, ROUTING_FORM_EVENTS
+
 
 @dataclass(frozen=True, slots=True)
 class ScopeNeed:
@@ -22,10 +24,6 @@ class ScopeNeed:
     #: Without an optional scope the stack still works, with the events it covers left out.
     optional: bool = False
 
-
-INVITEE_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")
-EVENT_TYPE_EVENTS = ("event_type.created", "event_type.updated", "event_type.deleted")
-ROUTING_FORM_EVENTS = ("routing_form_submission.created",)
 
 REQUIRED_SCOPES: tuple[ScopeNeed, ...] = (
     ScopeNeed("users:read", ("GET /users/me",), (), "who the token is, and its organization"),
