@@ -52,9 +52,10 @@ class StorageRefusedItem(StorageUnavailable):
 
     The same write can never succeed, so the receiver answers a 4xx, a refusal of this
     delivery, instead of the 503 an outage gets (Calendly still retries any non-2xx for up
-    to 24 hours, but the 5xx alarm is kept for outages and the log names the refusal). A kind of ``StorageUnavailable`` on purpose: the
-    projector and the poller already stop on that and leave the record to their retry and
-    dead-letter paths, which is where an item nobody can write belongs too.
+    to 24 hours, but the 5xx alarm is kept for outages and the log names the refusal).
+    A kind of ``StorageUnavailable`` on purpose: the projector and the poller already stop
+    on that and leave the record to their retry and dead-letter paths, which is where an
+    item nobody can write belongs too.
     """
 
     reason = "item_refused"
