@@ -18,7 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calendly_sync.receiver import DeliveryReceipt, accept_delivery
-from calendly_sync.records import format_utc, invitee_changes, invitee_key, parse_invitee_uri, same_state
+from calendly_sync.records import (
+    POLL,
+    format_utc,
+    invitee_changes,
+    invitee_key,
+    parse_invitee_uri,
+    same_state,
+)
 from calendly_sync.signature import sign
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.samples import Booking, event_type_envelope
@@ -351,7 +358,7 @@ def test_a_quick_re_mark_after_a_late_removal_envelope_is_put_right_by_the_next_
         # When the poller next reads the invitee (after those envelopes were made) and writes it
         read_at = format_utc(booking.clock + timedelta(minutes=5))
         reading = invitee_changes(booking.invitee(), fallback_updated_at=read_at, as_of=read_at)
-        aws.table.apply_changes(reading)
+        aws.table.apply_changes(reading, origin=POLL)
 
         # Then the invitee ends marked with the re-mark, and the deliveries' retries do not undo it
         assert no_show_of(aws, booking) == booking.no_show["uri"], [e["event"] for e in order]  # type: ignore[index]
@@ -371,7 +378,7 @@ def test_a_poll_reading_corrects_a_lost_removal_and_a_later_mark_corrects_it(aws
     # When a poll reads the invitee (no no-show) and writes it as the poller does
     read_at = format_utc(booking.clock + timedelta(seconds=1))
     reading = invitee_changes(booking.invitee(), fallback_updated_at=read_at, as_of=read_at)
-    aws.table.apply_changes(reading)
+    aws.table.apply_changes(reading, origin=POLL)
 
     # Then the flag is cleared, though updated_at is the one already stored
     assert no_show_of(aws, booking) is None
@@ -382,7 +389,7 @@ def test_a_poll_reading_corrects_a_lost_removal_and_a_later_mark_corrects_it(aws
 
     # Then the later mark wins over the poll's reading, and replaying that reading changes nothing
     assert no_show_of(aws, booking) == booking.no_show["uri"]  # type: ignore[index]
-    outcome = aws.table.apply_changes(reading)
+    outcome = aws.table.apply_changes(reading, origin=POLL)
     assert not outcome.applied and no_show_of(aws, booking) == booking.no_show["uri"]  # type: ignore[index]
 
 
@@ -397,7 +404,7 @@ def test_a_stale_poll_reading_does_not_undo_a_later_removal(aws: LocalAws) -> No
     deliver(booking.unmark_no_show())
 
     # When that reading is written
-    outcome = aws.table.apply_changes(stale)
+    outcome = aws.table.apply_changes(stale, origin=POLL)
 
     # Then it is stale: the removal stays
     assert not outcome.applied and no_show_of(aws, booking) is None

@@ -15,6 +15,7 @@ next run, which lists its invitees again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -107,6 +108,7 @@ class WindowReader:
         remaining_ms: Callable[[], int],
         steady: bool,
         recheck: Callable[[VersionedItem], bool],
+        origin: records.Origin = records.POLL,
     ) -> None:
         self.table = table
         self.client = client
@@ -115,6 +117,7 @@ class WindowReader:
         self.remaining_ms = remaining_ms
         self.steady = steady
         self.recheck = recheck
+        self.origin = origin
         self._applied: set[ItemKey] = set()
         self._seen: set[ItemKey] = set()
         self._batch: list[_Listed] = []
@@ -236,9 +239,12 @@ class WindowReader:
         self.report.invitee_lists += 1
         fallback = str(item.attributes["updated_at"])
         as_of = records.format_utc(datetime.now(UTC))
+        listed_event = json.loads(str(item.attributes["raw"]))
         found: list[list[Change]] = []
         for invitee in self.client.invitees(str(item.attributes["uri"])):
-            changes = records.invitee_changes(invitee, fallback_updated_at=fallback, as_of=as_of)
+            changes = records.invitee_changes(
+                invitee, fallback_updated_at=fallback, as_of=as_of, scheduled_event=listed_event
+            )
             if changes:
                 found.append(changes)
         return found
@@ -259,7 +265,7 @@ class WindowReader:
             if listed.changed:
                 fresh.append(listed.item)  # last: the event says "done" only once all else landed
                 self.report.events_changed += 1
-            outcome = self.table.apply_changes(fresh)
+            outcome = self.table.apply_changes(fresh, origin=self.origin)
             written = sum(1 for change in outcome.applied if isinstance(change, VersionedItem))
             self.report.items_written += written
             if self.steady:

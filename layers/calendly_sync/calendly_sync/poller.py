@@ -83,7 +83,7 @@ class PollReport:
 
 
 def poll(event: Any, remaining_ms: Callable[[], int], *, now: datetime | None = None) -> dict[str, Any]:
-    """One run: ``{"mode": "backfill", "since": ISO}`` reads history; anything else syncs.
+    """One run: ``{"mode": "backfill", "since": ISO[, "publish": true]}`` reads history; anything else syncs.
 
     Always answers a report: whatever goes wrong is a failed run (``ok`` false), never a crash.
     """
@@ -92,6 +92,7 @@ def poll(event: Any, remaining_ms: Callable[[], int], *, now: datetime | None = 
     mode = "backfill" if isinstance(event, dict) and event.get("mode") == "backfill" else "sync"
     report = PollReport(mode=mode)
     since = _parse_time(event.get("since")) if mode == "backfill" else None
+    publish = mode == "backfill" and event.get("publish") is True
     if mode == "backfill" and since is None:
         report.ok, report.message = (
             False,
@@ -110,7 +111,7 @@ def poll(event: Any, remaining_ms: Callable[[], int], *, now: datetime | None = 
             report.message = "another poll run is in progress: this one stopped at once"
             metrics.add_metric(name="PollRunsSkipped", unit=MetricUnit.Count, value=1)
             return report.as_response()
-        _run(report, table, remaining_ms, now, since)
+        _run(report, table, remaining_ms, now, since, publish)
         if report.unreadable_events:
             report.ok = False
             report.message = (
@@ -152,6 +153,7 @@ def _run(
     remaining_ms: Callable[[], int],
     now: datetime,
     since: datetime | None,
+    publish: bool = False,
 ) -> None:
     stored = secrets.stored_token()
     if stored is None:
@@ -160,7 +162,7 @@ def _run(
     deadline = time.monotonic() + max(0, remaining_ms() - SAFETY_MARGIN_MS) / 1000
     client = _client(stored["token"], deadline)
     try:
-        _sync(report, table, client, remaining_ms, now, since)
+        _sync(report, table, client, remaining_ms, now, since, publish)
     except CalendlyRejected as rejected:
         if rejected.status != 401:
             raise
@@ -176,7 +178,7 @@ def _run(
             ) from None
         _absorb(report, client)
         client = _client(fresh["token"], deadline)
-        _sync(report, table, client, remaining_ms, now, since)
+        _sync(report, table, client, remaining_ms, now, since, publish)
     finally:
         _absorb(report, client)
 
@@ -201,6 +203,7 @@ def _sync(
     remaining_ms: Callable[[], int],
     now: datetime,
     since: datetime | None,
+    publish: bool = False,
 ) -> None:
     settings = get_settings()
     user, organization, scope = _connection(table, client)
@@ -212,7 +215,7 @@ def _sync(
     steady = bool((table.checkpoint("sync") or {}).get("ever_completed"))
 
     if since is not None:
-        _backfill(report, table, client, owner_filter, since, now, remaining_ms, steady)
+        _backfill(report, table, client, owner_filter, since, now, remaining_ms, steady, publish)
         return
 
     gap_since = (
@@ -320,11 +323,13 @@ def _backfill(
     now: datetime,
     remaining_ms: Callable[[], int],
     steady: bool,
+    publish: bool,
 ) -> None:
     """History from ``since`` up to now, one start-time chunk at a time, by position.
 
     Unlike a sync it lists every event's invitees, changed or not: it is the full re-read, so
-    even no-show flags that no event change revealed are put right.
+    even no-show flags that no event change revealed are put right. What it changes reaches
+    the event bus only when asked (``publish``): history must not flood consumers.
     """
     chunk = timedelta(days=get_settings().backfill_chunk_days)
     saved = table.checkpoint("backfill") or {}
@@ -341,6 +346,7 @@ def _backfill(
         report.resumed = True
     reader = _reader(report, table, client, owner_filter, remaining_ms, steady)
     reader.recheck = lambda _: True
+    reader.origin = records.backfill_origin(publish=publish)
     report.window_start = records.format_utc(position)
     while position < now:
         window = Window(position, min(position + chunk, now))
@@ -420,7 +426,7 @@ def _write_changed(
 ) -> int:
     items = [item for item in map(to_item, resources) if item is not None]
     changed = _newer_than_stored(table, items)
-    report.items_written += len(table.apply_changes(changed).applied)
+    report.items_written += len(table.apply_changes(changed, origin=records.POLL).applied)
     return len(items)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from calendly_sync import records
 from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.ingest import KNOWN_EVENTS, resource_changes
 from calendly_sync.models import parse_envelope
@@ -32,7 +33,7 @@ def project_delivery(body_text: str, *, dedupe_key: str | None = None) -> Projec
     """Apply the resources in one stored delivery body (``NotAnEnvelope`` if it is not one)."""
     envelope = parse_envelope(body_text)
     changes = resource_changes(envelope)
-    outcome = CalendlyTable(get_settings().table_name).apply_changes(changes)
+    outcome = CalendlyTable(get_settings().table_name).apply_changes(changes, origin=records.WEBHOOK)
     projection = Projection(
         event=envelope.event,
         applied=len(outcome.applied),

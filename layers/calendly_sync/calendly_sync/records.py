@@ -80,6 +80,26 @@ Change = VersionedItem | LinkUpdate
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """How a change was seen, written on every versioned item it lands on.
+
+    The publisher (``downstream``) reads it from the table's stream: ``via`` becomes the
+    downstream event's ``origin``; ``publish`` false keeps a quiet backfill off the bus.
+    """
+
+    via: str
+    publish: bool = True
+
+
+WEBHOOK = Origin("webhook")
+POLL = Origin("poll")
+
+
+def backfill_origin(*, publish: bool) -> Origin:
+    return Origin("backfill", publish=publish)
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryItem:
     """The audit record of one webhook delivery, written once per dedupe key."""
 
@@ -289,12 +309,37 @@ def scheduled_event_item(resource: object) -> VersionedItem | None:
     )
 
 
+def scheduled_event_summary(resource: object) -> str | None:
+    """The essentials of an invitee's scheduled event, kept on the invitee's item (JSON text).
+
+    Downstream events describe an invitee together with its event as the writer saw it, so
+    the publisher never reads the event's own item (which may be written after the invitee).
+    """
+    if not isinstance(resource, Mapping) or not isinstance(resource.get("uri"), str):
+        return None
+    cancellation = resource.get("cancellation")
+    summary = {
+        "uri": resource["uri"],
+        "name": _text(resource.get("name")),
+        "status": _text(resource.get("status")),
+        "start_time": normalize_timestamp(resource.get("start_time")),
+        "end_time": normalize_timestamp(resource.get("end_time")),
+        "event_type": _uri_of(resource.get("event_type")),
+        "location": resource.get("location") if isinstance(resource.get("location"), Mapping) else None,
+        "canceler_type": (
+            _text(cancellation.get("canceler_type")) if isinstance(cancellation, Mapping) else None
+        ),
+    }
+    return compact_json(summary)
+
+
 def invitee_changes(
     resource: object,
     *,
     fallback_updated_at: str,
     as_of: str | None = None,
     delivered_at: str | None = None,
+    scheduled_event: object = None,
 ) -> list[Change]:
     """The invitee's item plus the reschedule links it implies; empty if it is not an invitee.
 
@@ -304,7 +349,9 @@ def invitee_changes(
     (made after the change the body shows).
 
     The embedded ``scheduled_event`` is left out of the invitee's ``raw``: it is stored as the
-    event's own item.
+    event's own item. Its essentials (``scheduled_event_summary``) are kept on the invitee, from
+    the embedded one or, for a poll, from ``scheduled_event`` (the listed event); they are not
+    part of the invitee's version.
     """
     if not isinstance(resource, Mapping):
         return []
@@ -339,6 +386,9 @@ def invitee_changes(
         "created_at": created_at,
         "updated_at": updated_at,
         "raw": compact_json(own),
+        "scheduled_event": scheduled_event_summary(
+            resource.get("scheduled_event") if scheduled_event is None else scheduled_event
+        ),
         "gsi2pk": email_partition(email) if email else None,
         "gsi2sk": f"{created_at}#{invitee_uuid}" if email else None,
     }

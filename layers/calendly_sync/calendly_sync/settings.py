@@ -42,6 +42,8 @@ class Settings:
     poll_lookback_days: int = 30
     poll_horizon_days: int = 180
     backfill_chunk_days: int = 30
+    #: The bus downstream events go to (PublishChangesFunction); None where nothing publishes.
+    event_bus_name: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -63,6 +65,7 @@ class Settings:
             poll_lookback_days=_positive_int(env, "POLL_LOOKBACK_DAYS", 30),
             poll_horizon_days=_positive_int(env, "POLL_HORIZON_DAYS", 180),
             backfill_chunk_days=_positive_int(env, "BACKFILL_CHUNK_DAYS", 30),
+            event_bus_name=env.get("EVENT_BUS_NAME") or None,
         )
 
 

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from calendly_sync import records
 from calendly_sync.adapters.aws_clients import dynamodb_client
 from calendly_sync.errors import StorageRefusedItem, StorageUnavailable
-from calendly_sync.records import AttributeValue, Change, DeliveryItem, ItemKey, VersionedItem
+from calendly_sync.records import AttributeValue, Change, DeliveryItem, ItemKey, Origin, VersionedItem
 
 BY_TIME_INDEX = "ByTime"
 BY_EMAIL_INDEX = "ByEmail"
@@ -49,16 +49,17 @@ class CalendlyTable:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
-    def apply_changes(self, changes: Sequence[Change]) -> ChangeOutcome:
+    def apply_changes(self, changes: Sequence[Change], *, origin: Origin) -> ChangeOutcome:
         """Write each change on its own: versioned items only if newer, links always.
 
         Every write is idempotent, so a change applied twice (a stream record retried, a
         poll and a webhook carrying the same state) leaves the item as one write would.
+        Versioned items also record ``origin`` (how the change was seen) for the publisher.
         """
         applied: list[Change] = []
         stale: list[Change] = []
         for change in changes:
-            written = self._conditional_write("update_item", **self._change_operation(change))
+            written = self._conditional_write("update_item", **self._change_operation(change, origin))
             (applied if written else stale).append(change)
         return ChangeOutcome(tuple(applied), tuple(stale))
 
@@ -79,7 +80,7 @@ class CalendlyTable:
             raise StorageUnavailable(f"DynamoDB unreachable ({type(error).__name__})") from None
         return True
 
-    def _change_operation(self, change: Change) -> dict[str, Any]:
+    def _change_operation(self, change: Change, origin: Origin) -> dict[str, Any]:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         assignments: list[str] = []
@@ -87,6 +88,8 @@ class CalendlyTable:
         attributes: dict[str, AttributeValue] = dict(change.attributes)
         if isinstance(change, VersionedItem):
             attributes["version"] = change.version
+            attributes["origin"] = origin.via
+            attributes["publish"] = origin.publish
         for index, (name, value) in enumerate(sorted(attributes.items())):
             names[f"#a{index}"] = name
             if value is None:
