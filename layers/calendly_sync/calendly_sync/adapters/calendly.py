@@ -106,10 +106,13 @@ class CalendlyClient:
         *,
         retry: RetryPolicy = RetryPolicy(),
         deadline: float | None = None,
+        timeout: tuple[float, float] = TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        #: ``(connect, read)`` seconds for each request.
+        self._timeout = timeout
         self._token = token
         self._session = session or _session()
         self._retry = retry
@@ -212,7 +215,7 @@ class CalendlyClient:
                     params=params,
                     json=body,
                     headers={"Authorization": f"Bearer {self._token}"},
-                    timeout=TIMEOUT_SECONDS,
+                    timeout=self._timeout,
                     # A redirect would carry the token (and a signing key in the body) elsewhere.
                     allow_redirects=False,
                 )
