@@ -146,3 +146,9 @@ def http_status_for(error: CalendlySyncError) -> int:
         if status is not None:
             return status
     return 500
+
+
+class PublishUnavailable(CalendlySyncError):
+    """EventBridge refused or failed a PutEvents request: the stream batch is handed again later."""
+
+    reason = "publish_unavailable"

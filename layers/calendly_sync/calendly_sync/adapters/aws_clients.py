@@ -33,6 +33,11 @@ def dynamodb_client() -> Any:
     return _session().client("dynamodb", config=AWS_CLIENT_CONFIG)
 
 
+@cache
+def eventbridge_client() -> Any:
+    return _session().client("events", config=AWS_CLIENT_CONFIG)
+
+
 def clear_client_caches() -> None:
     """Forget every client and the credentials they were made with.
 
@@ -40,4 +45,5 @@ def clear_client_caches() -> None:
     function as its own role), as a new Lambda container would start with none of them.
     """
     dynamodb_client.cache_clear()
+    eventbridge_client.cache_clear()
     _session.cache_clear()

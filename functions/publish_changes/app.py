@@ -1,0 +1,57 @@
+"""PublishChangesFunction: each effective change in the table, once, as an event on the bus.
+
+Triggered by CalendlyTable's stream (resource items only, filtered in the template). The
+first record with an event EventBridge did not accept is reported back: Lambda hands the
+batch again from there, and the ledger leaves out what was already published.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from calendly_sync.adapters.aws_clients import dynamodb_client, eventbridge_client
+from calendly_sync.adapters.dynamodb import CalendlyTable
+from calendly_sync.adapters.eventbridge import EventBridgeBus
+from calendly_sync.adapters.published_ledger import PublishedLedger
+from calendly_sync.downstream.publisher import StreamRecord, publish_stream_batch
+from calendly_sync.errors import ConfigurationError
+from calendly_sync.observability import logger, metrics
+from calendly_sync.settings import get_settings
+from calendly_sync.tracing import tracer
+
+
+def stream_records(event: dict[str, Any]) -> list[StreamRecord]:
+    records = []
+    for record in DynamoDBStreamEvent(event).records:
+        stream = record.dynamodb
+        records.append(
+            StreamRecord(
+                sequence_number=(stream.sequence_number if stream else None) or "",
+                event_name=record.event_name.name if record.event_name else "",
+                old_image=(stream.old_image or None) if stream else None,
+                new_image=(stream.new_image or None) if stream else None,
+            )
+        )
+    return records
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Settings and clients are made once per container (their caches); these wrappers cost nothing.
+    settings = get_settings()
+    if not settings.event_bus_name:
+        raise ConfigurationError("EVENT_BUS_NAME is not set")
+    table = CalendlyTable(settings.table_name, dynamodb_client())
+    outcome = publish_stream_batch(
+        stream_records(event),
+        ledger=PublishedLedger(settings.table_name, dynamodb_client()),
+        bus=EventBridgeBus(settings.event_bus_name, eventbridge_client()),
+        organization_of=lambda: (table.sync_state("CONNECTION") or {}).get("organization"),
+    )
+    failures = [] if outcome.first_failed is None else [{"itemIdentifier": outcome.first_failed}]
+    return {"batchItemFailures": failures}

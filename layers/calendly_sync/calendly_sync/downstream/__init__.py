@@ -1,0 +1,1 @@
+"""Downstream events: the table's effective changes published on an EventBridge bus, once each."""

@@ -1,0 +1,334 @@
+"""What a table write changed, as downstream events: a pure function of a stream record's images.
+
+The table's newer-wins writes already absorb duplicates, replays and unchanged re-syncs, so
+the stream's OLD and NEW images of a resource item say exactly what changed. Each change
+gets an id from what it is (its detail-type, its subject and, for repeatable changes, the
+new state), never from how it was seen: a change found by the poller and the same change
+delivered later by a webhook have one id, and the ledger publishes it once.
+
+Images are plain Python values (the stream's DynamoDB JSON deserialized), as the table's
+items are described in ``records``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from calendly_sync.records import content_digest, normalize_timestamp
+
+ORIGINS = ("webhook", "poll", "backfill")
+ENTITIES = ("invitee", "scheduled_event", "event_type", "routing_form_submission")
+
+#: The scheduled event's fields a ``scheduled_event.updated`` reports, in this order.
+SCHEDULED_EVENT_FIELDS = ("start_time", "end_time", "status", "name", "location")
+
+Image = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DownstreamChange:
+    """One effective change of a Calendly resource, ready to become one event."""
+
+    detail_type: str
+    change_id: str
+    origin: str
+    occurred_at: str
+    subject: str
+    resource: dict[str, Any]
+    #: Calendly's own object (the item's ``raw``), parsed; None when it is not readable JSON.
+    calendly: Any
+    #: ``scheduled_event.updated`` only: which of ``SCHEDULED_EVENT_FIELDS`` changed.
+    changed_fields: tuple[str, ...] | None = None
+
+
+def change_id(detail_type: str, subject: str, marker: str = "") -> str:
+    """32 hex characters naming a change by what it is, whoever saw it."""
+    text = "\n".join((detail_type, subject, marker))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def record_changes(event_name: str, old: Image | None, new: Image | None) -> list[DownstreamChange]:
+    """The changes one stream record announces (``event_name`` INSERT, MODIFY or REMOVE), in order.
+
+    Nothing for a removal, an item without ``version`` (a reschedule link's stub), a write
+    that left ``version`` as it was (a link added to a stored item), a quiet backfill
+    (``publish`` false), or any item that is not one of the four published resources.
+    """
+    if event_name not in ("INSERT", "MODIFY") or not new or not _text(new.get("version")):
+        return []
+    if new.get("publish") is False or new.get("entity") not in ENTITIES:
+        return []
+    if old is not None and not _text(old.get("version")):
+        old = None  # a stub: the resource itself is seen for the first time
+    if old is not None and old.get("version") == new.get("version"):
+        return []
+    classify = _CLASSIFIERS[str(new["entity"])]
+    return classify(old, new, _origin(new))
+
+
+# --- per resource ------------------------------------------------------------------------
+
+
+def _invitee_changes(old: Image | None, new: Image, origin: str) -> list[DownstreamChange]:
+    uri = _text(new.get("uri")) or ""
+    resource, calendly = invitee_resource(new), _raw(new)
+    no_show = resource["no_show"]
+    found: list[DownstreamChange] = []
+
+    def add(detail_type: str, subject: str, occurred_at: str) -> None:
+        found.append(
+            DownstreamChange(
+                detail_type, change_id(detail_type, subject), origin, occurred_at, subject, resource, calendly
+            )
+        )
+
+    updated_at = _updated_at(new)
+    canceled_at = normalize_timestamp(new.get("canceled_at")) or updated_at
+    new_no_show = _text(new.get("no_show"))
+    if old is None:
+        add("invitee.created", uri, normalize_timestamp(new.get("created_at")) or updated_at)
+        if new.get("status") == "canceled":
+            add("invitee.canceled", uri, canceled_at)
+        if new_no_show:
+            add("invitee_no_show.created", new_no_show, _no_show_created_at(no_show) or updated_at)
+        return found
+    if new.get("status") == "canceled" and old.get("status") != "canceled":
+        add("invitee.canceled", uri, canceled_at)
+    old_no_show = _text(old.get("no_show"))
+    if old_no_show != new_no_show:
+        if old_no_show:
+            add("invitee_no_show.deleted", old_no_show, _as_of(new) or updated_at)
+        if new_no_show:
+            add("invitee_no_show.created", new_no_show, _no_show_created_at(no_show) or updated_at)
+    return found
+
+
+def _scheduled_event_changes(old: Image | None, new: Image, origin: str) -> list[DownstreamChange]:
+    if old is None:
+        return []  # its invitees' invitee.created carry it
+    before, after = scheduled_event_resource(old), scheduled_event_resource(new)
+    changed = tuple(name for name in SCHEDULED_EVENT_FIELDS if before[name] != after[name])
+    if not changed:
+        return []
+    detail_type, subject, updated_at = "scheduled_event.updated", after["uri"] or "", _updated_at(new)
+    marker = f"{updated_at}|{content_digest({name: after[name] for name in changed})[:16]}"
+    return [
+        DownstreamChange(
+            detail_type,
+            change_id(detail_type, subject, marker),
+            origin,
+            updated_at,
+            subject,
+            after,
+            _raw(new),
+            changed,
+        )
+    ]
+
+
+def _event_type_changes(old: Image | None, new: Image, origin: str) -> list[DownstreamChange]:
+    deleted = new.get("deleted") is True
+    if old is None:
+        detail_type = "event_type.deleted" if deleted else "event_type.created"
+    elif deleted and old.get("deleted") is not True:
+        detail_type = "event_type.deleted"
+    elif not deleted and _updated_at(old) != _updated_at(new):
+        detail_type = "event_type.updated"
+    else:
+        # The same state read again, or a deleted event type touched once more.
+        return []
+    subject, updated_at, calendly = _text(new.get("uri")) or "", _updated_at(new), _raw(new)
+    occurred_at = updated_at
+    if detail_type == "event_type.deleted" and isinstance(calendly, Mapping):
+        occurred_at = normalize_timestamp(calendly.get("deleted_at")) or updated_at
+    marker = updated_at if detail_type == "event_type.updated" else ""
+    return [
+        DownstreamChange(
+            detail_type,
+            change_id(detail_type, subject, marker),
+            origin,
+            occurred_at,
+            subject,
+            event_type_resource(new),
+            calendly,
+        )
+    ]
+
+
+def _submission_changes(old: Image | None, new: Image, origin: str) -> list[DownstreamChange]:
+    if old is not None:
+        return []
+    detail_type, subject = "routing_form_submission.created", _text(new.get("uri")) or ""
+    return [
+        DownstreamChange(
+            detail_type,
+            change_id(detail_type, subject),
+            origin,
+            normalize_timestamp(new.get("created_at")) or _updated_at(new),
+            subject,
+            routing_form_submission_resource(new),
+            _raw(new),
+        )
+    ]
+
+
+_CLASSIFIERS = {
+    "invitee": _invitee_changes,
+    "scheduled_event": _scheduled_event_changes,
+    "event_type": _event_type_changes,
+    "routing_form_submission": _submission_changes,
+}
+
+
+# --- resource shapes (documented in the README and schemas/) --------------------------------
+
+
+def invitee_resource(item: Image) -> dict[str, Any]:
+    raw = _raw(item)
+    raw = raw if isinstance(raw, Mapping) else {}
+    status = _text(item.get("status"))
+    cancellation = None
+    if status == "canceled" or isinstance(raw.get("cancellation"), Mapping):
+        cancellation = {
+            "canceler_type": _text(item.get("canceler_type")),
+            "canceled_at": normalize_timestamp(item.get("canceled_at")),
+        }
+    no_show = raw.get("no_show")
+    return {
+        "type": "invitee",
+        "uri": _text(item.get("uri")),
+        "email": _text(item.get("email")),
+        "name": _text(item.get("name")),
+        "status": status,
+        "timezone": _text(item.get("timezone")),
+        "created_at": normalize_timestamp(item.get("created_at")),
+        "updated_at": normalize_timestamp(item.get("updated_at")),
+        "rescheduled": item.get("rescheduled") is True or raw.get("rescheduled") is True,
+        "old_invitee": _text(item.get("old_invitee")) or _text(raw.get("old_invitee")),
+        "new_invitee": _text(item.get("new_invitee")) or _text(raw.get("new_invitee")),
+        "cancellation": cancellation,
+        "no_show": (
+            {"uri": _text(no_show.get("uri")), "created_at": normalize_timestamp(no_show.get("created_at"))}
+            if isinstance(no_show, Mapping)
+            else None
+        ),
+        "scheduled_event": _scheduled_event_summary(item.get("scheduled_event")),
+    }
+
+
+def scheduled_event_resource(item: Image) -> dict[str, Any]:
+    raw = _raw(item)
+    location = raw.get("location") if isinstance(raw, Mapping) else None
+    return {
+        "type": "scheduled_event",
+        "uri": _text(item.get("uri")),
+        "name": _text(item.get("name")),
+        "status": _text(item.get("status")),
+        "start_time": normalize_timestamp(item.get("start_time")),
+        "end_time": normalize_timestamp(item.get("end_time")),
+        "event_type": _text(item.get("event_type")),
+        "location": dict(location) if isinstance(location, Mapping) else None,
+        "canceler_type": _text(item.get("canceler_type")),
+        "created_at": normalize_timestamp(item.get("created_at")),
+        "updated_at": normalize_timestamp(item.get("updated_at")),
+    }
+
+
+def event_type_resource(item: Image) -> dict[str, Any]:
+    return {
+        "type": "event_type",
+        "uri": _text(item.get("uri")),
+        "name": _text(item.get("name")),
+        "slug": _text(item.get("slug")),
+        "active": item.get("active") is True,
+        "deleted": item.get("deleted") is True,
+        "owner": _text(item.get("owner")),
+        "created_at": normalize_timestamp(item.get("created_at")),
+        "updated_at": normalize_timestamp(item.get("updated_at")),
+    }
+
+
+def routing_form_submission_resource(item: Image) -> dict[str, Any]:
+    return {
+        "type": "routing_form_submission",
+        "uri": _text(item.get("uri")),
+        "routing_form": _text(item.get("routing_form")),
+        "submitter": _text(item.get("submitter")),
+        "submitter_type": _text(item.get("submitter_type")),
+        "result_type": _text(item.get("result_type")),
+        "created_at": normalize_timestamp(item.get("created_at")),
+        "updated_at": normalize_timestamp(item.get("updated_at")),
+    }
+
+
+_SUMMARY_FIELDS = (
+    "uri",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "event_type",
+    "location",
+    "canceler_type",
+)
+
+
+def _scheduled_event_summary(text: object) -> dict[str, Any] | None:
+    """The event essentials an invitee item keeps (``records.scheduled_event_summary``), in shape."""
+    summary = _json(text)
+    if not isinstance(summary, Mapping):
+        return None
+    shaped = {name: summary.get(name) for name in _SUMMARY_FIELDS}
+    for name in ("uri", "name", "status", "start_time", "end_time", "event_type", "canceler_type"):
+        shaped[name] = _text(shaped[name])
+    if not isinstance(shaped["location"], Mapping):
+        shaped["location"] = None
+    return shaped
+
+
+# --- values ------------------------------------------------------------------------------
+
+
+def _origin(item: Image) -> str:
+    origin = item.get("origin")
+    # Items written before writes recorded how they were seen: only a poll rewrites those.
+    return origin if isinstance(origin, str) and origin in ORIGINS else "poll"
+
+
+def _updated_at(item: Image) -> str:
+    """The item's ``updated_at``; every versioned item has one (it starts the version)."""
+    version = _text(item.get("version")) or ""
+    return normalize_timestamp(item.get("updated_at")) or version.split("#", 1)[0]
+
+
+def _as_of(item: Image) -> str | None:
+    """The ``as of`` part of an invitee version (``<updated_at>#<final>#~<as of>#<digest>``)."""
+    parts = (_text(item.get("version")) or "").split("#")
+    if len(parts) == 4 and parts[2].startswith("~"):
+        return normalize_timestamp(parts[2][1:])
+    return None
+
+
+def _no_show_created_at(no_show: object) -> str | None:
+    return _text(no_show.get("created_at")) if isinstance(no_show, Mapping) else None
+
+
+def _raw(item: Image) -> Any:
+    return _json(item.get("raw"))
+
+
+def _json(text: object) -> Any:
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
