@@ -24,6 +24,7 @@ from moto.core import set_initial_no_auth_action_count
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.dynamodb.responses import DynamoHandler
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from moto.events.responses import EventsHandler
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.secretsmanager.responses import SecretsManagerResponse
 from werkzeug.exceptions import HTTPException
@@ -55,6 +56,19 @@ def _stream_resource(handler: Any) -> str:
     return str(stream).split("|", 1)[0]
 
 
+def _event_bus_resource(handler: Any) -> str:
+    """The bus a PutEvents names (each entry names one; AWS authorizes every entry's bus)."""
+    if handler._get_action() != "PutEvents":
+        return "*"
+    names = {entry.get("EventBusName") or "default" for entry in handler._get_param("Entries") or ()}
+    if len(names) != 1:
+        return "*"  # several buses: only a statement on every resource would allow it
+    name = str(names.pop())
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:events:{handler.region}:{handler.current_account}:event-bus/{name}"
+
+
 def _secret_resource(handler: Any) -> str:
     secret_id = handler._get_param("SecretId")
     if not secret_id:
@@ -78,6 +92,7 @@ def iam_denials(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(DynamoHandler, "_determine_resource", _table_resource, raising=False)
     monkeypatch.setattr(DynamoDBStreamsHandler, "_determine_resource", _stream_resource, raising=False)
     monkeypatch.setattr(SecretsManagerResponse, "_determine_resource", _secret_resource, raising=False)
+    monkeypatch.setattr(EventsHandler, "_determine_resource", _event_bus_resource, raising=False)
     denials: list[str] = []
     authorize = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
@@ -108,6 +123,9 @@ class FunctionRoles:
     credentials: dict[str, dict[str, str]]
     failure_queue_url: str
     stream_arn: str
+    #: The bus PublishChangesFunction publishes to (CalendlyEventBus) and its failure queue.
+    event_bus_name: str
+    publish_failure_queue_url: str
     #: What moto refused so far (``iam_denials``).
     denials: list[str]
 
@@ -165,6 +183,12 @@ def function_roles(aws: LocalAws, iam_denials: list[str]) -> FunctionRoles:
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
+    publish_queue_url = sqs.create_queue(QueueName="calendly-test-publish-failures")["QueueUrl"]
+    publish_queue_arn = sqs.get_queue_attributes(QueueUrl=publish_queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    bus_name = "calendly-test-bus"
+    bus_arn = boto3.client("events").create_event_bus(Name=bus_name)["EventBusArn"]
     table_arn = aws.dynamodb.describe_table(TableName=aws.table_name)["Table"]["TableArn"]
     stream_arn = aws.dynamodb.describe_table(TableName=aws.table_name)["Table"]["LatestStreamArn"]
     log_groups = {
@@ -178,14 +202,22 @@ def function_roles(aws: LocalAws, iam_denials: list[str]) -> FunctionRoles:
             "CalendlyTokenSecret": aws.token_secret_arn,
             "WebhookSigningKeySecret": aws.signing_key_secret_arn,
             "ProjectionFailureQueue": queue_url,
+            "PublishFailureQueue": publish_queue_url,
+            "CalendlyEventBus": bus_name,
+            "EventBusName": "",
         },
         attributes={
             "CalendlyTable.Arn": table_arn,
             "CalendlyTable.StreamArn": stream_arn,
             "ProjectionFailureQueue.Arn": queue_arn,
             "ProjectionFailureQueue.QueueName": queue_url.rsplit("/", 1)[-1],
+            "PublishFailureQueue.Arn": publish_queue_arn,
+            "PublishFailureQueue.QueueName": publish_queue_url.rsplit("/", 1)[-1],
+            "CalendlyEventBus.Arn": bus_arn,
             **log_groups,
         },
+        # The template's defaults: the stack's own bus.
+        conditions={"CreateEventBus": True},
     )
     iam = boto3.client("iam")
     sts = boto3.client("sts")
@@ -212,4 +244,4 @@ def function_roles(aws: LocalAws, iam_denials: list[str]) -> FunctionRoles:
         credentials[function_id] = sts.assume_role(RoleArn=role_arn, RoleSessionName=function_id)[
             "Credentials"
         ]
-    return FunctionRoles(credentials, queue_url, stream_arn, iam_denials)
+    return FunctionRoles(credentials, queue_url, stream_arn, bus_name, publish_queue_url, iam_denials)

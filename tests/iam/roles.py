@@ -98,12 +98,14 @@ class Resolver:
     """Resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Sub`` and ``Fn::Join`` to a test's resources.
 
     ``refs`` maps a logical id to what ``!Ref`` gives, ``attributes`` ``"Id.Attribute"`` to what
-    ``!GetAtt`` gives. Anything else is an error: a role must not name a resource the test
-    does not know, or the test would prove nothing about it.
+    ``!GetAtt`` gives, ``conditions`` a condition's name to its value for the parameters the
+    test stands for (``!If``). Anything else is an error: a role must not name a resource the
+    test does not know, or the test would prove nothing about it.
     """
 
     refs: Mapping[str, str]
     attributes: Mapping[str, str]
+    conditions: Mapping[str, bool] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -120,6 +122,11 @@ class Resolver:
             return self.attributes[name]
         if set(value) == {"Fn::Sub"}:
             return self._sub(value["Fn::Sub"])
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            if condition not in self.conditions:
+                raise KeyError(f"no test value for condition {condition}")
+            return self.resolve(when_true if self.conditions[condition] else when_false)
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
             return separator.join(str(self.resolve(p)) for p in parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -144,7 +145,25 @@ ACTIONS_OF = {
         "secretsmanager:GetSecretValue",
         "secretsmanager:PutSecretValue",
     },
+    "PublishChangesFunction": {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetShardIterator",
+        "dynamodb:GetRecords",
+        "dynamodb:ListStreams",
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "events:PutEvents",
+        "sqs:SendMessage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    },
 }
+
+#: The one role that writes in batches: the publisher's ledger of published change ids.
+BATCH_WRITERS = {"PublishChangesRole"}
 
 
 def _listed(value: Any) -> list[Any]:
@@ -227,9 +246,27 @@ def test_stream_reads_and_table_writes_name_this_stack_s_own_resources() -> None
 def test_no_role_can_scan_or_delete_items() -> None:
     for role in roles().values():
         actions = {action for s in role.statements() for action in _listed(s["Action"])}
-        assert not actions & {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}, (
-            role.logical_id
-        )
+        assert not actions & {"dynamodb:Scan", "dynamodb:DeleteItem"}, role.logical_id
+        # BatchWriteItem can delete too: only the ledger's writer holds it (tests/iam runs it).
+        assert "dynamodb:BatchWriteItem" not in actions or role.logical_id in BATCH_WRITERS, role.logical_id
+
+
+def test_the_publisher_publishes_to_the_stack_s_bus_only() -> None:
+    (statement,) = [
+        s
+        for s in function_role("PublishChangesFunction").statements()
+        if "events:PutEvents" in _listed(s["Action"])
+    ]
+    assert statement["Resource"] == {
+        "Fn::If": [
+            "CreateEventBus",
+            {"Fn::GetAtt": ["CalendlyEventBus", "Arn"]},
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/"
+                "${EventBusName}"
+            },
+        ]
+    }
 
 
 def _secrets_read_by(template: dict[str, Any], logical_id: str) -> set[str]:
@@ -299,7 +336,53 @@ def test_every_asynchronous_path_has_retries_and_a_dead_letter_destination(templ
                 assert "DeadLetterConfig" in properties, (logical_id, name)
             elif event["Type"] in ("DynamoDB", "SQS", "Kinesis"):
                 assert "OnFailure" in properties["DestinationConfig"], (logical_id, name)
-                assert properties["MaximumRetryAttempts"] >= 1, (logical_id, name)
+                # -1: retried without a count, until the record's age limit (below the stream's 24 h)
+                retries, age = properties["MaximumRetryAttempts"], properties.get("MaximumRecordAgeInSeconds")
+                assert retries >= 1 or (retries == -1 and 0 < age < 24 * 3600), (logical_id, name)
+
+
+def test_changes_are_published_from_the_stream_in_order_without_skipping_any(
+    template: dict[str, Any],
+) -> None:
+    function = resource("PublishChangesFunction", template)["Properties"]
+    assert function["CodeUri"] == "functions/publish_changes/"
+    assert function["Handler"] == "app.lambda_handler"
+    assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "publish-changes"
+    assert function["Environment"]["Variables"]["EVENT_BUS_NAME"] == {
+        "Fn::If": ["CreateEventBus", {"Ref": "CalendlyEventBus"}, {"Ref": "EventBusName"}]
+    }
+    event = function["Events"]["TableChanges"]
+    properties = event["Properties"]
+    assert event["Type"] == "DynamoDB"
+    assert properties["Stream"] == {"Fn::GetAtt": ["CalendlyTable", "StreamArn"]}
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BatchSize"] == 100
+    # A passing failure never skips a change: no retry count, only the record's age ends it
+    assert properties["MaximumRetryAttempts"] == -1
+    assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["PublishFailureQueue", "Arn"]
+    }
+    (only,) = properties["FilterCriteria"]["Filters"]
+    assert json.loads(only["Pattern"]) == {
+        "eventName": ["INSERT", "MODIFY"],
+        "dynamodb": {
+            "NewImage": {
+                "entity": {"S": ["invitee", "scheduled_event", "event_type", "routing_form_submission"]}
+            }
+        },
+    }
+
+
+def test_the_bus_is_the_stack_s_own_unless_one_is_named(template: dict[str, Any]) -> None:
+    assert template["Conditions"]["CreateEventBus"] == {"Fn::Equals": [{"Ref": "EventBusName"}, ""]}
+    assert template["Parameters"]["EventBusName"]["Default"] == ""
+    bus = resource("CalendlyEventBus", template)
+    assert bus["Type"] == "AWS::Events::EventBus" and bus["Condition"] == "CreateEventBus"
+    outputs = template["Outputs"]
+    assert outputs["EventBusName"]["Value"] == {
+        "Fn::If": ["CreateEventBus", {"Ref": "CalendlyEventBus"}, {"Ref": "EventBusName"}]
+    }
+    assert outputs["EventBusArn"]["Value"]["Fn::If"][1] == {"Fn::GetAtt": ["CalendlyEventBus", "Arn"]}
 
 
 def test_the_poller_never_overlaps_and_leaves_room_to_checkpoint(template: dict[str, Any]) -> None:
