@@ -8,9 +8,9 @@ only a verdict that says ``valid``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from calendly_sync import scopes
 from calendly_sync.adapters.calendly import CalendlyClient
@@ -115,6 +115,34 @@ def check_token(client: CalendlyClient) -> Verdict:
     )
     message = SUCCESS_MESSAGE + (f" ({'; '.join(notes)})" if notes else "")
     return Verdict(True, message, user, organization, role, scope, tuple(checks), missing)
+
+
+class SyncStateReader(Protocol):
+    def sync_state(self, name: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Whom the stored token acts for: what subscriptions and polls are made for."""
+
+    user: str
+    organization: str
+    #: ``"organization"`` or ``"user"``.
+    scope: str
+    #: The ``SYNC/CONNECTION`` item as stored ({} for a token put in place by hand).
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_connection(table: SyncStateReader, client: CalendlyClient) -> Connection:
+    """The connection recorded when the token was checked, else learnt from Calendly now."""
+    record = table.sync_state("CONNECTION") or {}
+    if record.get("organization") and record.get("user"):
+        return Connection(
+            record["user"], record["organization"], record.get("scope") or "organization", record
+        )
+    # A token put in place by hand was never checked: ask Calendly whose it is.
+    user, organization, role = identify(client)
+    return Connection(user, organization, scope_for(role), record)
 
 
 def scope_for(role: str | None) -> str:

@@ -19,7 +19,7 @@ from calendly_sync import records, scopes, subscriptions
 from calendly_sync.adapters import secrets
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.adapters.dynamodb import CalendlyTable
-from calendly_sync.connection import check_token, granted_event_scopes, identify, scope_for
+from calendly_sync.connection import check_token, granted_event_scopes, load_connection
 from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable, ConfigurationError, SecretUnavailable
 from calendly_sync.observability import logger, metrics
 from calendly_sync.settings import get_settings
@@ -163,13 +163,13 @@ def run_subscription_action(
     action: str, client: CalendlyClient, table: CalendlyTable, webhook_url: str
 ) -> subscriptions.Outcome:
     """The subscription work itself, for this function and for the poller's check each run."""
-    connection = table.sync_state("CONNECTION") or {}
-    if connection.get("organization") and connection.get("user"):
-        user, organization, scope = connection["user"], connection["organization"], connection.get("scope")
-    else:  # a token put in place by hand: learn the rest from Calendly
-        user, organization, role = identify(client)
-        scope = scope_for(role)
-    scope = scope or "organization"
+    connected = load_connection(table, client)
+    connection, user, organization, scope = (
+        connected.record,
+        connected.user,
+        connected.organization,
+        connected.scope,
+    )
     keys = secrets.signing_key_state()
     record = table.sync_state("SUBSCRIPTION") or {}
     token_checked_at = str(connection.get("checked_at") or "")
