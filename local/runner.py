@@ -1,10 +1,13 @@
 """The whole stack on one machine: moto's server as AWS, an HTTP front for the template's API
-routes, and the table stream feeding the projector, all wired from ``template.yaml``.
+routes, the table stream feeding the projector and the publisher, the event bus with the
+template's rules, all wired from ``template.yaml``.
 
-    with LocalStackRunner() as stack:
+    with LocalStackRunner(forward_url=...) as stack:
         stack.webhook_url          # what Calendly (or the sandbox) posts to
         stack.table                # CalendlyTable over moto's server
-        stack.project()            # apply what the stream holds now (a background pump also runs)
+        stack.project()            # apply and publish what the stream holds now (a pump also runs)
+        stack.subscribe("crm", {"source": ["calendly-sync"]})   # a consumer's rule and queue
+        stack.forward()            # POST what ForwardRule matched to forward_url (also in the pump)
 
 Handlers run one at a time, as in a single Lambda container, and their stdout (JSON logs,
 EMF metrics) goes to a log file rather than the terminal.
@@ -16,14 +19,16 @@ import base64
 import json
 import logging
 import os
+import secrets
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -31,6 +36,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from local import stack
+from local.forwarder import LOCAL_MAX_RETRIES, LocalForwarder
+
+if TYPE_CHECKING:
+    from local.stream_pump import StreamPump
 
 REGION = "us-east-1"
 _in_handler = threading.local()
@@ -64,8 +73,11 @@ class LocalStackRunner:
         environment: dict[str, str] | None = None,
         pump_interval_seconds: float = 0.2,
         stack_name: str | None = None,
+        forward_url: str | None = None,
     ) -> None:
         self._log_path = log_path
+        # ForwardUrl: the events ForwardRule matches are POSTed here (empty or None: no forwarding).
+        self._forward_url = forward_url or ""
         self._calendly_url = calendly_url
         self._webhooks = webhooks
         self._environment = environment or {}
@@ -76,6 +88,10 @@ class LocalStackRunner:
         self._stop = threading.Event()
         self.responses: Counter[int] = Counter()
         self.statuses: Counter[str] = Counter()
+        self.event_bus_name = ""
+        self.event_bus_arn = ""
+        self.forwarder: LocalForwarder | None = None
+        self._publisher: StreamPump | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -115,12 +131,17 @@ class LocalStackRunner:
         )
         refs = {
             **stack.parameter_defaults(),
+            "AWS::StackName": self._name,
+            "ForwardUrl": self._forward_url,
             "CalendlyTable": self.table_name,
             "WebhookSigningKeySecret": self.signing_key_secret_arn,
             "CalendlyTokenSecret": self.token_secret_arn,
             "WebhookApi": "local",
         }
         local_stack = stack.LocalStack(refs)
+        self.events = boto3.client("events")
+        self.sqs = boto3.client("sqs")
+        self._create_event_bus(local_stack)
         # One process plays every function, so their environments are merged (the same wiring).
         for logical_id in stack.function_ids():
             os.environ.update(stack.function_environment(logical_id, local_stack))
@@ -136,7 +157,14 @@ class LocalStackRunner:
 
         self._routes = {route: load_handler(logical_id) for route, logical_id in stack.http_routes().items()}
         stream_arn = self.dynamodb.describe_table(TableName=self.table_name)["Table"]["LatestStreamArn"]
-        self._pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn, "ProjectDeliveriesFunction")
+        streams = boto3.client("dynamodbstreams")
+        self._pump = StreamPump(streams, stream_arn, "ProjectDeliveriesFunction")
+        if "PublishChangesFunction" in stack.function_ids() and self.event_bus_name:
+            # The publisher retries a failed record until it succeeds (MaximumRetryAttempts -1).
+            self._publisher = StreamPump(
+                streams, stream_arn, "PublishChangesFunction", resume_at_failure=True
+            )
+        self._start_forwarding(local_stack)
 
         self._front: BaseWSGIServer = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         threading.Thread(target=self._front.serve_forever, name="http-front", daemon=True).start()
@@ -190,8 +218,30 @@ class LocalStackRunner:
         return key
 
     def project(self) -> int:
-        """Apply every stream record written so far (the background pump does this too)."""
-        return self._invoke(self._pump.drain)
+        """Apply, then publish, every stream record written so far (the background pump does this too).
+
+        Returns how many records the functions were handed: 0 once everything is applied and published.
+        """
+        handed: int = self._invoke(self._pump.drain)
+        if self._publisher is not None:
+            handed += self._invoke(self._publisher.drain)
+        return handed
+
+    def forward(self) -> int:
+        """POST every event ForwardRule has matched so far to the forward URL; returns how many settled."""
+        return self.forwarder.forward_pending() if self.forwarder is not None else 0
+
+    def subscribe(self, name: str, pattern: dict[str, Any]) -> EventConsumer:
+        """What a consumer does: a rule on the bus with ``pattern``, feeding a queue of its own."""
+        if not self.event_bus_name:
+            raise RuntimeError("template.yaml has no CalendlyEventBus")
+        queue_url, queue_arn = self._queue(f"{self._name}-{name}")
+        rule = f"{self._name}-{name}"
+        self.events.put_rule(Name=rule, EventBusName=self.event_bus_name, EventPattern=json.dumps(pattern))
+        self.events.put_targets(
+            Rule=rule, EventBusName=self.event_bus_name, Targets=[{"Id": "queue", "Arn": queue_arn}]
+        )
+        return EventConsumer(self.sqs, queue_url, rule)
 
     def invoke_function(self, logical_id: str, payload: dict[str, Any]) -> Any:
         """``sam remote invoke``, locally: call a function's handler with ``payload``, one at a time."""
@@ -215,6 +265,15 @@ class LocalStackRunner:
     def projection_failures(self) -> list[str]:
         return list(self._pump.failures)
 
+    @property
+    def publish_failures(self) -> list[str]:
+        """Stream records the publisher reported failed (each is handed again until it succeeds)."""
+        return list(self._publisher.failures) if self._publisher is not None else []
+
+    @property
+    def publishing(self) -> bool:
+        return self._publisher is not None
+
     # --- internals -----------------------------------------------------------------------
 
     def _invoke(self, call: Any, *args: Any) -> Any:
@@ -229,8 +288,83 @@ class LocalStackRunner:
         while not self._stop.wait(self._pump_interval):
             try:
                 self.project()
+                self.forward()
             except Exception as error:  # keep pumping; the next tick retries, as Lambda would
                 self._log.write(f"stream pump: {type(error).__name__}: {error}\n")
+
+    def _queue(self, name: str) -> tuple[str, str]:
+        url: str = self.sqs.create_queue(QueueName=name[:80])["QueueUrl"]
+        arn: str = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        return url, arn
+
+    def _create_event_bus(self, local_stack: stack.LocalStack) -> None:
+        """The bus and its archive, when the template has them and makes its own bus."""
+        resources = stack.load_template()["Resources"]
+        if "CalendlyEventBus" not in resources or not local_stack.condition("CreateEventBus"):
+            return
+        self.event_bus_name, self.event_bus_arn = stack.create_event_bus(self.events, local_stack)
+        local_stack.refs["CalendlyEventBus"] = self.event_bus_name
+        for logical_id, spec in resources.items():
+            if spec.get("Type") == "AWS::Events::Archive":
+                stack.create_archive(
+                    self.events,
+                    logical_id,
+                    f"{self._name}-{logical_id}"[:48],
+                    self.event_bus_arn,
+                    local_stack,
+                )
+
+    def _start_forwarding(self, local_stack: stack.LocalStack) -> None:
+        """ForwardRule on the bus, its API destination played by a queue and ``LocalForwarder``."""
+        resources = stack.load_template()["Resources"]
+        if not (self._forward_url and self.event_bus_name and "ForwardRule" in resources):
+            return
+        if not local_stack.condition(resources["ForwardRule"].get("Condition", "Forwarding")):
+            return
+        rule = f"{self._name}-ForwardRule"
+        queue_url, queue_arn = self._queue(rule)
+        stack.create_event_rule(self.events, "ForwardRule", rule, local_stack)
+        self.events.put_targets(
+            Rule=rule, EventBusName=self.event_bus_name, Targets=[{"Id": "api-destination", "Arn": queue_arn}]
+        )
+        retry_policy = stack.rule_target("ForwardRule", local_stack).get("RetryPolicy", {})
+        retries = int(local_stack.resolve(retry_policy.get("MaximumRetryAttempts", LOCAL_MAX_RETRIES)))
+        self._forward_header = (
+            local_stack.resolve({"Ref": "ForwardHeaderName"}),
+            self._forward_secret(local_stack),
+        )
+        self.forwarder = LocalForwarder(
+            self.sqs,
+            queue_url,
+            self._forward_url,
+            *self._forward_header,
+            max_retries=min(retries, LOCAL_MAX_RETRIES),
+        )
+
+    def _forward_secret(self, local_stack: stack.LocalStack) -> str:
+        """The header's value: a generated secret, as the template's ForwardHeaderSecret is."""
+        if "ForwardHeaderSecret" not in stack.load_template()["Resources"]:
+            return secrets.token_urlsafe(32)
+        arn = stack.create_secret(
+            self.secretsmanager, "ForwardHeaderSecret", f"{self._name}/ForwardHeaderSecret"
+        )
+        local_stack.refs["ForwardHeaderSecret"] = arn
+        text: str = self.secretsmanager.get_secret_value(SecretId=arn)["SecretString"]
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(value, dict) and len(value) == 1:
+            return str(next(iter(value.values())))
+        return text
+
+    def forward_header(self) -> tuple[str, str]:
+        """``(header name, secret value)`` the forwarder sends: for a local endpoint to check, not to show."""
+        if self.forwarder is None:
+            raise RuntimeError("forwarding is off: start the runner with forward_url")
+        return self._forward_header
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
@@ -253,6 +387,30 @@ class LocalStackRunner:
         )
         response = Response(body, status, headers=result.get("headers") or {})
         return response(environ, start_response)
+
+
+@dataclass
+class EventConsumer:
+    """A consumer's queue behind its rule on the bus: ``receive`` takes what has arrived."""
+
+    sqs: Any
+    queue_url: str
+    rule: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Every event on the queue now (removed from it); also kept in ``received``."""
+        new: list[dict[str, Any]] = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60
+            ).get("Messages", [])
+            if not messages:
+                self.received.extend(new)
+                return new
+            for message in messages:
+                new.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def _forget_process_state() -> None:

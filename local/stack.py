@@ -66,31 +66,101 @@ def parameter_defaults(template: Mapping[str, Any] | None = None) -> dict[str, s
 
 @dataclass(frozen=True)
 class LocalStack:
-    """Physical names of a locally created stack, keyed like CloudFormation's ``!Ref``."""
+    """Physical names of a locally created stack, keyed like CloudFormation's ``!Ref``.
+
+    Parameters are in ``refs`` too (their defaults, or what the local run chooses), so the
+    template's conditions are decided on the values this stack really has.
+    """
 
     refs: dict[str, str]
+    template: Mapping[str, Any] | None = None
 
     def resolve(self, value: Any) -> str:
         """Resolve the intrinsics the template uses in environment variables."""
-        if isinstance(value, str | int | float | bool):
-            return str(value)
-        if isinstance(value, Mapping) and "Ref" in value:
-            return self._ref(value["Ref"])
-        if isinstance(value, Mapping) and "Fn::Sub" in value:
-            return re.sub(r"\$\{([^}]+)\}", lambda m: self._ref(m.group(1)), value["Fn::Sub"])
+        resolved = self.resolve_value(value)
+        if isinstance(resolved, list):
+            return ",".join(str(part) for part in resolved)
+        if isinstance(resolved, str | int | float | bool):
+            return str(resolved)
         raise ValueError(f"cannot resolve {value!r} locally")
+
+    def resolve_value(self, value: Any) -> Any:
+        """Any template value with its intrinsics resolved: lists stay lists, a list parameter a list."""
+        if isinstance(value, list):
+            return [self.resolve_value(part) for part in value]
+        if not isinstance(value, Mapping):
+            return value
+        if len(value) == 1:
+            ((name, argument),) = value.items()
+            if name == "Ref":
+                return self._ref_value(argument)
+            if name == "Fn::Sub":
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self._ref(m.group(1)), argument)
+            if name == "Fn::If":
+                condition, when_true, when_false = argument
+                return self.resolve_value(when_true if self.condition(condition) else when_false)
+            if name == "Fn::Join":
+                separator, parts = argument
+                return separator.join(str(part) for part in _flatten(self.resolve_value(parts)))
+            if name.startswith("Fn::"):
+                raise ValueError(f"cannot resolve {value!r} locally")
+        return {key: self.resolve_value(part) for key, part in value.items()}
+
+    def condition(self, name: str) -> bool:
+        """A template condition, decided on this stack's parameter values."""
+        conditions = self._template().get("Conditions", {})
+        if name not in conditions:
+            raise KeyError(f"template.yaml has no condition {name}")
+        return self._decide(conditions[name])
+
+    def _decide(self, expression: Any) -> bool:
+        if isinstance(expression, Mapping) and len(expression) == 1:
+            ((name, argument),) = expression.items()
+            if name == "Condition":
+                return self.condition(argument)
+            if name == "Fn::Equals":
+                left, right = (self.resolve_value(part) for part in argument)
+                return bool(_comparable(left) == _comparable(right))
+            if name == "Fn::Not":
+                return not self._decide(argument[0])
+            if name == "Fn::And":
+                return all(self._decide(part) for part in argument)
+            if name == "Fn::Or":
+                return any(self._decide(part) for part in argument)
+        raise ValueError(f"cannot decide {expression!r} locally")
+
+    def _template(self) -> Mapping[str, Any]:
+        return self.template if self.template is not None else load_template()
+
+    def _ref_value(self, name: str) -> Any:
+        spec = self._template().get("Parameters", {}).get(name, {})
+        text = self._ref(name)
+        if str(spec.get("Type", "")).startswith(("CommaDelimitedList", "List<")):
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return text
 
     def _ref(self, name: str) -> str:
         pseudo = {
             "AWS::Region": "us-east-1",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::AccountId": "123456789012",
+            "AWS::Partition": "aws",
         }
         if name in self.refs:
             return self.refs[name]
         if name in pseudo:
             return pseudo[name]
         raise KeyError(f"no local value for !Ref {name}")
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [inner for part in value for inner in _flatten(part)]
+    return [value]
+
+
+def _comparable(value: Any) -> Any:
+    return ",".join(str(part) for part in value) if isinstance(value, list) else str(value)
 
 
 def create_table(client: Any, table_name: str, template: Mapping[str, Any] | None = None) -> None:
@@ -118,15 +188,76 @@ def create_secret(client: Any, logical_id: str, name: str, template: Mapping[str
     generate = properties.get("GenerateSecretString")
     arguments: dict[str, Any] = {"Name": name, "Description": str(properties.get("Description", "")).strip()}
     if generate:
-        value = json.loads(generate.get("SecretStringTemplate", "{}"))
-        value[generate["GenerateStringKey"]] = secrets.token_urlsafe(generate.get("PasswordLength", 32))[
-            : generate.get("PasswordLength", 32)
-        ]
-        arguments["SecretString"] = json.dumps(value)
+        length = generate.get("PasswordLength", 32)
+        generated = secrets.token_urlsafe(length)[:length]
+        if "GenerateStringKey" in generate:
+            value = json.loads(generate.get("SecretStringTemplate", "{}"))
+            value[generate["GenerateStringKey"]] = generated
+            arguments["SecretString"] = json.dumps(value)
+        else:  # a bare generated string, as Secrets Manager makes without a template
+            arguments["SecretString"] = generated
     elif "SecretString" in properties:
         arguments["SecretString"] = properties["SecretString"]
     arn: str = client.create_secret(**arguments)["ARN"]
     return arn
+
+
+def create_event_bus(client: Any, stack: LocalStack) -> tuple[str, str]:
+    """Create ``CalendlyEventBus`` under the name the template gives it; ``(name, ARN)``."""
+    properties = resource("CalendlyEventBus", stack.template).get("Properties", {})
+    name = stack.resolve(properties.get("Name", {"Fn::Sub": "${AWS::StackName}-CalendlyEventBus"}))
+    arguments: dict[str, Any] = {"Name": name}
+    if "Description" in properties:
+        arguments["Description"] = str(properties["Description"])[:512]
+    arn: str = client.create_event_bus(**arguments)["EventBusArn"]
+    return name, arn
+
+
+def create_archive(client: Any, logical_id: str, name: str, source_arn: str, stack: LocalStack) -> str | None:
+    """Create the template's archive of the bus (pattern and retention from the template)."""
+    properties = resource(logical_id, stack.template)["Properties"]
+    arguments: dict[str, Any] = {"ArchiveName": name, "EventSourceArn": source_arn}
+    if "EventPattern" in properties:
+        arguments["EventPattern"] = json.dumps(stack.resolve_value(properties["EventPattern"]))
+    if "RetentionDays" in properties:
+        arguments["RetentionDays"] = int(stack.resolve(properties["RetentionDays"]))
+    arn: str | None = client.create_archive(**arguments).get("ArchiveArn")
+    return arn
+
+
+def event_rule_pattern(logical_id: str, stack: LocalStack) -> dict[str, Any]:
+    """A rule's event pattern with its parameters filled in (e.g. a list parameter of detail-types)."""
+    pattern = resource(logical_id, stack.template)["Properties"]["EventPattern"]
+    if isinstance(pattern, str):
+        pattern = json.loads(pattern)
+    resolved: dict[str, Any] = stack.resolve_value(pattern)
+    return resolved
+
+
+def create_event_rule(client: Any, logical_id: str, name: str, stack: LocalStack) -> str:
+    """Put one of the template's ``AWS::Events::Rule`` on the bus it names; returns the rule's ARN.
+
+    Targets are the caller's: locally they are queues standing in for what the template targets.
+    """
+    properties = resource(logical_id, stack.template)["Properties"]
+    arguments: dict[str, Any] = {
+        "Name": name,
+        "EventPattern": json.dumps(event_rule_pattern(logical_id, stack)),
+        "State": properties.get("State", "ENABLED"),
+    }
+    if "EventBusName" in properties:
+        arguments["EventBusName"] = stack.resolve(properties["EventBusName"])
+    arn: str = client.put_rule(**arguments)["RuleArn"]
+    return arn
+
+
+def rule_target(logical_id: str, stack: LocalStack) -> dict[str, Any]:
+    """The rule's (single) target as the template writes it, intrinsics resolved where they can be."""
+    targets = resource(logical_id, stack.template)["Properties"].get("Targets", [])
+    if len(targets) != 1:
+        raise ValueError(f"{logical_id} has {len(targets)} targets; the local runner emulates one")
+    target: dict[str, Any] = targets[0]
+    return target
 
 
 def function_environment(
