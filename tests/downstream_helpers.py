@@ -1,0 +1,131 @@
+"""Fakes and builders for the downstream publisher's tests (unit and integration).
+
+``MemoryTable`` applies changes with the table's rules (newer-wins versions, links always,
+``origin`` and ``publish`` on versioned items) and keeps the stream records a real table
+would write, so the pure classifier is tested on the images the publisher really reads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from calendly_sync.downstream.entries import Entry
+from calendly_sync.downstream.publisher import StreamRecord
+from calendly_sync.errors import PublishUnavailable
+from calendly_sync.records import Change, Origin, VersionedItem
+
+SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@dataclass
+class MemoryTable:
+    """The one table's write rules, in memory, with its NEW_AND_OLD_IMAGES stream."""
+
+    items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    stream: list[StreamRecord] = field(default_factory=list)
+    _sequence: Iterator[int] = field(default_factory=lambda: itertools.count(100))
+
+    def apply(self, changes: Iterable[Change], origin: Origin) -> int:
+        """Apply as ``CalendlyTable.apply_changes`` does; returns how many writes landed."""
+        landed = 0
+        for change in changes:
+            key = (change.key.pk, change.key.sk)
+            old = self.items.get(key)
+            if (
+                isinstance(change, VersionedItem)
+                and old is not None
+                and old.get("version", "") >= change.version
+            ):
+                continue
+            landed += 1
+            new = dict(old or {"pk": key[0], "sk": key[1]})
+            for name, value in change.attributes.items():
+                if value is None:
+                    new.pop(name, None)
+                else:
+                    new[name] = value
+            if isinstance(change, VersionedItem):
+                new.update(version=change.version, origin=origin.via, publish=origin.publish)
+            if new == old:
+                continue  # DynamoDB writes no stream record for a write that changes nothing
+            self.items[key] = new
+            self.stream.append(
+                StreamRecord(str(next(self._sequence)), "MODIFY" if old else "INSERT", old, dict(new))
+            )
+        return landed
+
+    def take_stream(self) -> list[StreamRecord]:
+        records, self.stream = self.stream, []
+        return records
+
+
+@dataclass
+class FakeLedger:
+    ids: set[str] = field(default_factory=set)
+    reads: int = 0
+    writes: list[list[str]] = field(default_factory=list)
+
+    def already_published(self, change_ids: Sequence[str]) -> set[str]:
+        self.reads += 1
+        return {change_id for change_id in change_ids if change_id in self.ids}
+
+    def record_published(self, change_ids: Sequence[str]) -> None:
+        self.writes.append(list(change_ids))
+        self.ids.update(change_ids)
+
+
+@dataclass
+class FakeBus:
+    """Accepts every entry unless told to refuse some (by change id) or a whole request."""
+
+    published: list[Entry] = field(default_factory=list)
+    requests: list[list[Entry]] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    unavailable: bool = False
+
+    def put_events(self, entries: Sequence[Entry]) -> list[str | None]:
+        self.requests.append(list(entries))
+        if self.unavailable:
+            raise PublishUnavailable("EventBridge PutEvents failed (ThrottlingException)")
+        results: list[str | None] = []
+        for entry in entries:
+            if entry.change_id in self.refuse:
+                results.append("InternalFailure")
+            else:
+                self.published.append(entry)
+                results.append(None)
+        return results
+
+    def detail_types(self) -> list[str]:
+        return [entry.detail_type for entry in self.published]
+
+
+def envelope(event: str, payload: dict[str, Any], created_at: str) -> str:
+    """A webhook body as Calendly sends it."""
+    return json.dumps(
+        {
+            "event": event,
+            "created_at": created_at,
+            "created_by": "https://api.calendly.com/users/OWNER",
+            "payload": payload,
+        }
+    )
+
+
+def schema_of(detail_type: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((SCHEMAS / f"{detail_type}.json").read_text(encoding="utf-8"))
+    return schema
+
+
+def assert_valid_event(detail_type: str, detail: dict[str, Any]) -> None:
+    """The detail holds to its detail-type's JSON Schema in ``schemas/``."""
+    jsonschema.Draft202012Validator(
+        schema_of(detail_type), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    ).validate(detail)

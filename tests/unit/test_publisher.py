@@ -1,0 +1,208 @@
+"""The publisher over stream batches, with a fake ledger and bus: each change on the bus once.
+
+GIVEN stream records written by the table's rules (``MemoryTable``), WHEN a batch is published
+(and handed again, as Lambda does from the reported record), THEN every change reaches the bus
+once from our side, in stream order, and the outcome names the record to resume from.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from calendly_sync import records
+from calendly_sync.downstream.publisher import PublishOutcome, StreamRecord, publish_stream_batch
+from calendly_sync.ingest import resource_changes
+from calendly_sync.models import parse_envelope
+from tests.downstream_helpers import FakeBus, FakeLedger, MemoryTable, assert_valid_event, envelope
+
+API = "https://api.calendly.com"
+ORGANIZATION = f"{API}/organizations/ORG1"
+
+
+def booking(n: int, *, status: str = "active", notes: str = "") -> str:
+    event = f"{API}/scheduled_events/EV{n:04d}"
+    payload = {
+        "uri": f"{event}/invitees/IN{n:04d}",
+        "event": event,
+        "email": f"person{n}@example.com",
+        "name": f"Person {n}",
+        "status": status,
+        "timezone": "UTC",
+        "created_at": "2026-02-20T10:00:00.000000Z",
+        "updated_at": "2026-02-20T10:00:00.000000Z" if status == "active" else "2026-02-21T10:00:00.000000Z",
+        "cancellation": {"canceler_type": "host", "created_at": "2026-02-21T10:00:00Z"}
+        if status == "canceled"
+        else None,
+        "no_show": None,
+        "notes": notes,
+        "scheduled_event": {
+            "uri": event,
+            "name": "Call",
+            "status": "active",
+            "start_time": "2026-03-01T10:00:00Z",
+            "end_time": "2026-03-01T10:30:00Z",
+            "event_type": f"{API}/event_types/ET1",
+            "location": None,
+            "created_at": "2026-02-20T10:00:00Z",
+            "updated_at": "2026-02-20T10:00:00Z",
+        },
+    }
+    name = "invitee.created" if status == "active" else "invitee.canceled"
+    return envelope(name, payload, "2026-02-21T10:00:05Z")
+
+
+def stream_of(*bodies: str) -> list[StreamRecord]:
+    table = MemoryTable()
+    for body in bodies:
+        table.apply(resource_changes(parse_envelope(body)), records.WEBHOOK)
+    return table.take_stream()
+
+
+def publish(batch: list[StreamRecord], ledger: FakeLedger, bus: FakeBus) -> PublishOutcome:
+    return publish_stream_batch(batch, ledger=ledger, bus=bus, organization_of=lambda: ORGANIZATION)
+
+
+def resume_from(batch: list[StreamRecord], outcome: PublishOutcome) -> list[StreamRecord]:
+    """What Lambda hands again after a reported batch item failure: that record and the rest."""
+    numbers = [record.sequence_number for record in batch]
+    return batch[numbers.index(outcome.first_failed) :] if outcome.first_failed else []
+
+
+def test_a_batch_publishes_each_change_once_in_stream_order_and_records_it() -> None:
+    # GIVEN a batch of 12 bookings (12 invitee records and 12 event records)
+    batch = stream_of(*(booking(n) for n in range(12)))
+    ledger, bus = FakeLedger(), FakeBus()
+
+    # WHEN it is published
+    outcome = publish(batch, ledger, bus)
+
+    # THEN 12 invitee.created, in order, in requests of at most 10, each id in the ledger
+    assert outcome.first_failed is None and outcome.published == 12
+    assert bus.detail_types() == ["invitee.created"] * 12
+    assert [json.loads(e.detail)["subject"][-6:] for e in bus.published] == [f"IN{n:04d}" for n in range(12)]
+    assert [len(request) for request in bus.requests] == [10, 2]
+    assert ledger.ids == {entry.change_id for entry in bus.published}
+    # AND the organization is on every event, which holds to its schema
+    for entry in bus.published:
+        detail = json.loads(entry.detail)
+        assert detail["organization"] == ORGANIZATION and detail["origin"] == "webhook"
+        assert_valid_event(entry.detail_type, detail)
+
+
+def test_a_batch_handed_again_publishes_nothing_more() -> None:
+    # GIVEN a published batch WHEN Lambda hands the same batch again
+    batch = stream_of(booking(1), booking(2))
+    ledger, bus = FakeLedger(), FakeBus()
+    publish(batch, ledger, bus)
+    outcome = publish(batch, ledger, bus)
+
+    # THEN nothing is put again: both changes are already in the ledger
+    assert outcome.already_published == 2 and outcome.published == 0
+    assert len(bus.published) == 2 and len(bus.requests) == 1
+
+
+def test_a_partial_putevents_failure_reports_the_first_failed_record_and_the_retry_completes_once() -> None:
+    # GIVEN five bookings, and a bus that refuses the third and fourth entries once
+    batch = stream_of(*(booking(n) for n in range(5)))
+    ledger, bus = FakeLedger(), FakeBus()
+    probe = FakeBus()
+    publish(batch, FakeLedger(), probe)
+    ids = [entry.change_id for entry in probe.published]
+    bus.refuse = {ids[2], ids[3]}
+
+    # WHEN the batch is published
+    outcome = publish(batch, ledger, bus)
+
+    # THEN the entries before and after the failures were published and recorded, and the batch
+    # reports the third booking's record (the first with a failed entry)
+    assert outcome.failed == 2 and outcome.published == 3
+    third_invitee_record = next(r for r in batch if r.new_image and r.new_image["uri"].endswith("IN0002"))
+    assert outcome.first_failed == third_invitee_record.sequence_number
+    assert ledger.ids == {ids[0], ids[1], ids[4]}
+
+    # WHEN the bus recovers and Lambda hands the batch again from that record
+    bus.refuse = set()
+    retry = publish(resume_from(batch, outcome), ledger, bus)
+
+    # THEN the two missing changes are published, the fifth is not put again: each once, nothing lost
+    assert retry.first_failed is None and retry.published == 2 and retry.already_published == 1
+    assert sorted(entry.change_id for entry in bus.published) == sorted(ids)
+
+
+def test_a_bus_outage_publishes_nothing_and_resumes_at_the_first_record() -> None:
+    # GIVEN 12 bookings and a bus that refuses every request
+    batch = stream_of(*(booking(n) for n in range(12)))
+    ledger, bus = FakeLedger(), FakeBus(unavailable=True)
+
+    # WHEN published THEN the first request fails, no later one is sent, nothing is recorded
+    outcome = publish(batch, ledger, bus)
+    assert outcome.first_failed == batch[0].sequence_number and outcome.failed == 10
+    assert len(bus.requests) == 1 and ledger.ids == set() and bus.published == []
+
+    # AND once the bus is back the whole batch is published once
+    bus.unavailable = False
+    retry = publish(resume_from(batch, outcome), ledger, bus)
+    assert retry.published == 12 and len({entry.change_id for entry in bus.published}) == 12
+
+
+def test_a_crash_after_putevents_before_the_ledger_write_puts_that_chunk_again() -> None:
+    """The documented window: consumers dedupe on change_id (delivery to targets is at least once too)."""
+
+    # GIVEN a ledger whose write fails after the bus accepted the events (as a crash would)
+    class CrashingLedger(FakeLedger):
+        def record_published(self, change_ids: list[str]) -> None:  # type: ignore[override]
+            raise RuntimeError("process ended")
+
+    batch = stream_of(booking(1))
+    bus = FakeBus()
+    with pytest.raises(RuntimeError):
+        publish(batch, CrashingLedger(), bus)
+
+    # WHEN the batch is handed again THEN the event is put a second time, with the same change_id
+    publish(batch, FakeLedger(), bus)
+    first, second = bus.published
+    assert first.change_id == second.change_id and first.detail == second.detail
+
+
+def test_the_organization_is_read_only_when_something_is_published() -> None:
+    # GIVEN a batch of records that change nothing downstream (an event's own first write)
+    batch = stream_of(booking(1))
+    events_only = [r for r in batch if r.new_image and r.new_image["entity"] == "scheduled_event"]
+    lookups: list[int] = []
+
+    def organization() -> str:
+        lookups.append(1)
+        return ORGANIZATION
+
+    # WHEN published THEN neither the ledger nor the connection is read, and nothing is put
+    ledger, bus = FakeLedger(), FakeBus()
+    outcome = publish_stream_batch(events_only, ledger=ledger, bus=bus, organization_of=organization)
+    assert outcome.changes == 0 and ledger.reads == 0 and lookups == [] and bus.requests == []
+
+
+def test_an_oversized_change_is_published_without_calendlys_payload() -> None:
+    # GIVEN a booking whose Calendly payload is 300 KB
+    batch = stream_of(booking(1, notes="n" * 300_000), booking(2))
+    ledger, bus = FakeLedger(), FakeBus()
+
+    # WHEN published THEN both go out, the first truncated (small again: one request holds both)
+    outcome = publish(batch, ledger, bus)
+    assert outcome.published == 2 and outcome.truncated == 1
+    first, second = (json.loads(entry.detail) for entry in bus.published)
+    assert first["truncated"] is True and "calendly" not in first
+    assert second["truncated"] is False and second["calendly"]["uri"].endswith("IN0002")
+    assert [len(request) for request in bus.requests] == [2]
+    assert_valid_event("invitee.created", first)
+
+
+def test_a_change_repeated_within_a_batch_is_put_once() -> None:
+    # GIVEN a batch where two records announce the same change (a record handed twice)
+    batch = stream_of(booking(1))
+    invitee_record = next(r for r in batch if r.new_image and r.new_image["entity"] == "invitee")
+    ledger, bus = FakeLedger(), FakeBus()
+
+    # WHEN published THEN one event
+    outcome = publish([invitee_record, invitee_record], ledger, bus)
+    assert outcome.changes == 1 and len(bus.published) == 1
