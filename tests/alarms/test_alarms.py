@@ -505,7 +505,8 @@ def _named_resource(value: Any) -> str:
 
 
 @pytest.mark.parametrize(
-    "alarm_id", sorted(a for a, p in ALARMS.items() if p.get("Namespace", NAMESPACE) != NAMESPACE)
+    "alarm_id",
+    sorted(a for a, p in ALARMS.items() if p.get("Namespace", NAMESPACE) not in (NAMESPACE, "AWS/Events")),
 )
 def test_aws_metric_alarms_name_their_resource_by_the_right_dimension(alarm_id: str) -> None:
     alarm = ALARMS[alarm_id]
@@ -515,6 +516,23 @@ def test_aws_metric_alarms_name_their_resource_by_the_right_dimension(alarm_id: 
     assert only["Name"] == dimension
     translated = translated_template()["Resources"]
     assert translated[_named_resource(only["Value"])]["Type"] == resource_type
+
+
+def test_the_forward_rule_alarm_names_the_rule_and_its_bus_as_eventbridge_publishes_them() -> None:
+    # AWS documents (EventBridge user guide, "Monitoring"): a rule on a custom bus publishes
+    # its metrics with exactly the dimensions EventBusName and RuleName (RuleName alone is the
+    # default bus's, which EventBusName's pattern refuses). moto emits no AWS/Events metrics.
+    (alarm_id,) = [a for a, p in ALARMS.items() if p.get("Namespace") == "AWS/Events"]
+    alarm = ALARMS[alarm_id]
+    rule = RESOURCES["ForwardRule"]
+    assert RESOURCES[alarm_id]["Condition"] == rule["Condition"] == "Forwarding"
+    assert alarm["MetricName"] == "FailedInvocations"
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert set(dimensions) == {"EventBusName", "RuleName"} and len(alarm["Dimensions"]) == 2
+    assert dimensions["RuleName"] == rule["Properties"]["Name"]
+    assert dimensions["EventBusName"] == rule["Properties"]["EventBusName"]
+    bus_name = re.compile(TEMPLATE["Parameters"]["EventBusName"]["AllowedPattern"])
+    assert bus_name.fullmatch("") and bus_name.fullmatch("team-bus") and not bus_name.fullmatch("default")
 
 
 def test_every_function_has_an_errors_and_a_throttles_alarm() -> None:

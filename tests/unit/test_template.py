@@ -414,3 +414,108 @@ def test_the_calendly_base_url_parameter_is_https_or_loopback(
     parameter = template["Parameters"]["CalendlyApiBaseUrl"]
     assert (re.fullmatch(parameter["AllowedPattern"], url) is not None) is allowed
     assert re.fullmatch(parameter["AllowedPattern"], parameter["Default"])
+
+
+# --- forwarding to a URL (ForwardUrl) ------------------------------------------------------
+
+FORWARDING = (
+    "ForwardConnection",
+    "ForwardDestination",
+    "ForwardRule",
+    "ForwardRole",
+    "ForwardDeadLetterQueue",
+)
+
+
+def test_forwarding_is_off_unless_a_url_is_given(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["ForwardUrl"]["Default"] == ""
+    assert template["Conditions"]["Forwarding"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ForwardUrl"}, ""]}]}
+    for logical_id in (*FORWARDING, "ForwardDeadLetterQueuePolicy", "ForwardDeadLetterAlarm"):
+        assert resource(logical_id, template)["Condition"] == "Forwarding", logical_id
+    url = re.compile(template["Parameters"]["ForwardUrl"]["AllowedPattern"])
+    assert url.fullmatch("https://hooks.example.com/flows/1?key=a") and url.fullmatch("")
+    assert not url.fullmatch("http://hooks.example.com/") and not url.fullmatch("https://u:p@example.com/")
+
+
+def test_the_forward_rule_sends_the_chosen_types_with_retries_and_a_dead_letter_queue(
+    template: dict[str, Any],
+) -> None:
+    properties = resource("ForwardRule", template)["Properties"]
+    assert properties["EventPattern"] == {
+        "source": ["calendly-sync"],
+        "detail-type": {"Ref": "ForwardDetailTypes"},
+    }
+    assert properties["EventBusName"] == {
+        "Fn::If": ["CreateEventBus", {"Ref": "CalendlyEventBus"}, {"Ref": "EventBusName"}]
+    }
+    (target,) = properties["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["ForwardDestination", "Arn"]}
+    assert target["RoleArn"] == {"Fn::GetAtt": ["ForwardRole", "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ForwardDeadLetterQueue", "Arn"]}
+    # Every detail-type is forwarded unless the parameter narrows it
+    defaults = template["Parameters"]["ForwardDetailTypes"]["Default"].split(",")
+    assert len(defaults) == 9 and "scheduled_event.updated" in defaults
+
+
+def test_the_forward_request_carries_the_header_secret_by_reference(template: dict[str, Any]) -> None:
+    connection = resource("ForwardConnection", template)["Properties"]
+    assert connection["AuthorizationType"] == "API_KEY"
+    api_key = connection["AuthParameters"]["ApiKeyAuthParameters"]
+    assert api_key["ApiKeyName"] == {"Ref": "ForwardHeaderName"}
+    condition, generated, given = api_key["ApiKeyValue"]["Fn::If"]
+    assert condition == "GenerateForwardSecret"
+    assert generated == {"Fn::Sub": "{{resolve:secretsmanager:${ForwardHeaderSecret}}}"}
+    assert given == {"Fn::Sub": "{{resolve:secretsmanager:${ForwardHeaderSecretArn}}}"}
+    assert resource("ForwardHeaderSecret", template)["Condition"] == "GenerateForwardSecret"
+    destination = resource("ForwardDestination", template)["Properties"]
+    assert destination["HttpMethod"] == "POST" and destination["InvocationEndpoint"] == {"Ref": "ForwardUrl"}
+
+
+def test_the_forward_rule_s_role_may_only_invoke_its_destination() -> None:
+    # moto cannot invoke API destinations: the translated role is the evidence (README, "Least privilege").
+    role = roles()["ForwardRole"]
+    assert role.trust_policy["Statement"][0]["Principal"] == {"Service": "events.amazonaws.com"}
+    assert role.trust_policy["Statement"][0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in role.statements()] == [
+        ("Allow", "events:InvokeApiDestination", {"Fn::GetAtt": ["ForwardDestination", "Arn"]})
+    ]
+    assert role.managed_policy_arns == []
+
+
+def test_only_the_forward_rule_may_fill_its_dead_letter_queue(template: dict[str, Any]) -> None:
+    (statement,) = resource("ForwardDeadLetterQueuePolicy", template)["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ForwardRule", "Arn"]}}}
+
+
+def test_the_archive_keeps_the_bus_s_events_for_replay(template: dict[str, Any]) -> None:
+    archive = resource("EventArchive", template)["Properties"]
+    assert archive["EventPattern"] == {"source": ["calendly-sync"]}
+    assert archive["RetentionDays"] == {"Ref": "EventArchiveRetentionDays"}
+    assert archive["SourceArn"]["Fn::If"][1] == {"Fn::GetAtt": ["CalendlyEventBus", "Arn"]}
+    assert template["Parameters"]["EventArchiveRetentionDays"]["Default"] == 30
+    assert "EventArchiveName" in template["Outputs"]
+
+
+def test_the_bus_policy_exists_only_for_named_consumer_accounts(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["ConsumerAccountIds"] == {
+        "Type": "CommaDelimitedList",
+        "Default": "",
+        "Description": template["Parameters"]["ConsumerAccountIds"]["Description"],
+    }
+    policy = resource("CalendlyEventBusPolicy", template)
+    assert policy["Condition"] == "ShareEventBus"
+    statement = policy["Properties"]["Statement"]
+    assert statement["Principal"] == {"AWS": {"Ref": "ConsumerAccountIds"}}
+    # They manage rules on the bus; they never publish to it
+    assert "events:PutEvents" not in statement["Action"]
+    assert all(
+        action.startswith("events:") and any(word in action.lower() for word in ("rule", "target", "tag"))
+        for action in statement["Action"]
+    )
