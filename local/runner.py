@@ -323,9 +323,8 @@ class LocalStackRunner:
             return
         if not local_stack.condition(resources["ForwardRule"].get("Condition", "Forwarding")):
             return
-        rule = f"{self._name}-ForwardRule"
-        queue_url, queue_arn = self._queue(rule)
-        stack.create_event_rule(self.events, "ForwardRule", rule, local_stack)
+        rule = stack.create_event_rule(self.events, "ForwardRule", local_stack)
+        queue_url, queue_arn = self._queue(f"{rule}-target")
         self.events.put_targets(
             Rule=rule, EventBusName=self.event_bus_name, Targets=[{"Id": "api-destination", "Arn": queue_arn}]
         )

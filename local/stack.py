@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -188,8 +189,10 @@ def create_secret(client: Any, logical_id: str, name: str, template: Mapping[str
     generate = properties.get("GenerateSecretString")
     arguments: dict[str, Any] = {"Name": name, "Description": str(properties.get("Description", "")).strip()}
     if generate:
-        length = generate.get("PasswordLength", 32)
-        generated = secrets.token_urlsafe(length)[:length]
+        alphabet = string.ascii_letters + string.digits
+        if not generate.get("ExcludePunctuation"):
+            alphabet += string.punctuation
+        generated = "".join(secrets.choice(alphabet) for _ in range(int(generate.get("PasswordLength", 32))))
         if "GenerateStringKey" in generate:
             value = json.loads(generate.get("SecretStringTemplate", "{}"))
             value[generate["GenerateStringKey"]] = generated
@@ -234,12 +237,16 @@ def event_rule_pattern(logical_id: str, stack: LocalStack) -> dict[str, Any]:
     return resolved
 
 
-def create_event_rule(client: Any, logical_id: str, name: str, stack: LocalStack) -> str:
-    """Put one of the template's ``AWS::Events::Rule`` on the bus it names; returns the rule's ARN.
+def create_event_rule(client: Any, logical_id: str, stack: LocalStack, name: str | None = None) -> str:
+    """Put one of the template's ``AWS::Events::Rule`` on the bus it names; returns the rule's name.
 
-    Targets are the caller's: locally they are queues standing in for what the template targets.
+    The name is the template's (else ``name``, else ``<stack>-<logical id>``). Targets are the
+    caller's: locally they are queues standing in for what the template targets.
     """
     properties = resource(logical_id, stack.template)["Properties"]
+    if "Name" in properties:
+        name = stack.resolve(properties["Name"])
+    name = name or stack.resolve({"Fn::Sub": f"${{AWS::StackName}}-{logical_id}"})
     arguments: dict[str, Any] = {
         "Name": name,
         "EventPattern": json.dumps(event_rule_pattern(logical_id, stack)),
@@ -247,8 +254,8 @@ def create_event_rule(client: Any, logical_id: str, name: str, stack: LocalStack
     }
     if "EventBusName" in properties:
         arguments["EventBusName"] = stack.resolve(properties["EventBusName"])
-    arn: str = client.put_rule(**arguments)["RuleArn"]
-    return arn
+    client.put_rule(**arguments)
+    return name
 
 
 def rule_target(logical_id: str, stack: LocalStack) -> dict[str, Any]:
