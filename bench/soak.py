@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import hmac
 import json
 import os
 import random
@@ -40,10 +39,12 @@ from typing import Any
 import requests
 
 # The layer is on the import path already: importing the bench package put it there.
+from calendly_sync.signature import SIGNATURE_HEADER, sign
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
+from local.calendly_sandbox.uris import invitee_reference
+from local.copy_check import CopyCheck, Facts, compare, sandbox_facts, table_facts
 from local.runner import LocalStackRunner, wait_until
 
-SIGNATURE_HEADER = "Calendly-Webhook-Signature"
 FORGED_SHARE = 0.05
 MAX_PENDING = 200  # the story waits while the sandbox has this many deliveries queued or in flight
 FORGERY_KINDS = ("wrong key", "stale timestamp", "tampered body", "missing header")
@@ -51,11 +52,6 @@ FORGERY_KINDS = ("wrong key", "stale timestamp", "tampered body", "missing heade
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _sign(key: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(key.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 # --- the booking story ------------------------------------------------------------------------
@@ -234,13 +230,13 @@ class Forger(threading.Thread):
         now = int(time.time())
         headers = {"Content-Type": "application/json"}
         if kind == "wrong key":
-            headers[SIGNATURE_HEADER] = _sign(secrets.token_hex(16), now, body)
+            headers[SIGNATURE_HEADER] = sign(body, secrets.token_hex(16), now)
         elif kind == "stale timestamp":  # the right key, but signed ten minutes ago
-            headers[SIGNATURE_HEADER] = _sign(self.signing_key, now - 600, body)
+            headers[SIGNATURE_HEADER] = sign(body, self.signing_key, now - 600)
         elif kind == "tampered body" and genuine is not None and genuine.signature:
             headers[SIGNATURE_HEADER] = genuine.signature  # Calendly's own signature, for other bytes
         elif kind == "tampered body":
-            headers[SIGNATURE_HEADER] = _sign(self.signing_key, now, body + b" ")
+            headers[SIGNATURE_HEADER] = sign(body + b" ", self.signing_key, now)
         return body, headers
 
     @property
@@ -330,48 +326,66 @@ def sent_by_calendly(sandbox: CalendlySandbox) -> Sent:
 
 @dataclass
 class TableView:
-    invitees: dict[tuple[str, str], tuple[str | None, bool]] = field(default_factory=dict)
-    events: dict[str, str | None] = field(default_factory=dict)
+    facts: Facts  # the copy of Calendly's invitees and scheduled events
     audit: Counter[str] = field(default_factory=Counter)  # body sha -> records
 
 
 def read_table(runner: LocalStackRunner) -> TableView:
-    view = TableView()
+    copies: list[dict[str, Any]] = []
+    audit: Counter[str] = Counter()
     arguments: dict[str, Any] = {
         "TableName": runner.table_name,
-        "ProjectionExpression": "pk, sk, entity, #s, no_show, body",
-        "ExpressionAttributeNames": {"#s": "status"},
+        "ProjectionExpression": "entity, #u, #s, no_show, body",
+        "ExpressionAttributeNames": {"#s": "status", "#u": "uri"},
     }
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         page = runner.dynamodb.scan(**arguments)
         for item in page["Items"]:
-            entity = item.get("entity", {}).get("S")
-            status = item.get("status", {}).get("S")
-            pk, sk = item["pk"]["S"], item["sk"]["S"]
-            if entity == "invitee" and sk.startswith("INVITEE#"):
-                no_show = bool(item.get("no_show", {}).get("S"))
-                view.invitees[pk.removeprefix("EVENT#"), sk.removeprefix("INVITEE#")] = (status, no_show)
-            elif entity == "scheduled_event" and sk == "EVENT":
-                view.events[pk.removeprefix("EVENT#")] = status
-            elif entity == "delivery":
-                view.audit[_sha(item.get("body", {}).get("S", "").encode())] += 1
+            if item.get("entity", {}).get("S") == "delivery":
+                audit[_sha(item.get("body", {}).get("S", "").encode())] += 1
+            else:
+                copies.append(item)
         if "LastEvaluatedKey" not in page:
             break
         arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return view
+    return TableView(table_facts(copies), audit)
 
 
-def calendly_truth(
-    sandbox: CalendlySandbox,
-) -> tuple[dict[tuple[str, str], tuple[str, bool]], dict[str, str]]:
-    with sandbox.state.lock:
-        invitees = {
-            (i.event_uuid, i.uuid): (str(i.status), i.no_show is not None)
-            for i in sandbox.state.invitees.values()
-        }
-        events = {e.uuid: str(e.status) for e in sandbox.state.events.values()}
-    return invitees, events
+@dataclass
+class Findings:
+    """The table against Calendly and the audit log against what Calendly sent."""
+
+    calendly: Facts
+    table: TableView
+    copy: CopyCheck
+    sent: Sent
+    forger_accepted: int
+
+    @property
+    def unaudited(self) -> list[str]:
+        return [k for k in self.sent.distinct if k not in self.table.audit]
+
+    @property
+    def foreign(self) -> list[str]:
+        """Audit records matching no Calendly delivery: forgeries that got in."""
+        return [k for k in self.table.audit if k not in self.sent.distinct]
+
+    @property
+    def duplicated(self) -> list[str]:
+        return [k for k, n in self.table.audit.items() if n > 1]
+
+    @property
+    def forged_accepted(self) -> int:
+        return self.forger_accepted + len(self.foreign)
+
+
+def find(sandbox: CalendlySandbox, runner: LocalStackRunner, forger: Forger) -> Findings:
+    calendly = sandbox_facts(sandbox.state)
+    table = read_table(runner)
+    return Findings(
+        calendly, table, compare(calendly, table.facts), sent_by_calendly(sandbox), forger.accepted
+    )
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -407,9 +421,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+@dataclass
+class Soak:
+    """One run's parts and the figures its steps leave for the report."""
+
+    arguments: argparse.Namespace
+    sandbox: CalendlySandbox
+    runner: LocalStackRunner
+    deadline: float  # monotonic
+    began: float  # perf_counter
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = 0.0  # perf_counter when the story began
+    delivered_at: float = 0.0  # perf_counter when the sandbox's queue was drained
+    answered: int = 0  # HTTP requests the front answered while Calendly was sending
+    drained: bool = False
+    settled: bool = False
+    final_runs: int = 0
+    final_items: int = 0
+    wall: float = 0.0  # seconds from the start to the end of the comparison
+
+    def left(self, at_least: float) -> float:
+        return max(self.deadline - time.monotonic(), at_least)
+
+
 def _soak(arguments: argparse.Namespace, log_path: Path) -> bool:
     """Runs everything and prints the report; True when something is wrong (keep the log)."""
-    timings: dict[str, float] = {}
     began = time.perf_counter()
     config = SandboxConfig(
         seed=arguments.seed,
@@ -423,212 +459,256 @@ def _soak(arguments: argparse.Namespace, log_path: Path) -> bool:
         CalendlySandbox(config) as sandbox,
         LocalStackRunner(log_path=log_path, calendly_url=sandbox.base_url) as runner,
     ):
-        token = sandbox.add_token(TokenSpec(role="owner"))
-        verdict = runner.invoke_function("ValidateCredentialsFunction", {"token": token})
-        if not verdict.get("valid"):
-            print(f"connect failed: {verdict.get('message')}")
+        soak = Soak(arguments, sandbox, runner, deadline, began)
+        if not _connect(soak):
             return True
-        answer = runner.invoke_function("WebhookSubscriptionFunction", {"action": "ensure"})
-        if not answer.get("ok"):
-            print(f"subscribe failed: {answer.get('message')}")
-            return True
-        sandbox.seed(users=3, event_types_per_user=2, scheduled_events=0)
-        timings["stack up, connect, subscribe"] = time.perf_counter() - began
-        print(f"▸ stack up; connected and subscribed ({timings['stack up, connect, subscribe']:.1f} s)")
-
-        sandbox.faults.duplicate_deliveries = 0.2
-        sandbox.faults.reorder_deliveries = True
-        sandbox.faults.drop_deliveries = float(arguments.drop)
         story = Story(sandbox, random.Random(arguments.seed), sorted(sandbox.state.event_types))
         forger = Forger(
             runner.webhook_url, runner.signing_key(), sandbox, round(arguments.deliveries * FORGED_SHARE)
         )
         poller = Poller(runner, arguments.poll_every)
-
-        print(f"▸ the story: about {arguments.deliveries:,} changes in Calendly, delivered as they happen")
-        started = time.perf_counter()
-        forger.start()
-        poller.start()
-        report_every = max(arguments.deliveries // 10, 1)
-        next_report = report_every
-        while story.deliveries < arguments.deliveries and time.monotonic() < deadline:
-            story.step()
-            forger.due = round(story.deliveries * FORGED_SHARE)
-            while sandbox.delivery.pending > MAX_PENDING and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if story.deliveries >= next_report:
-                next_report += report_every
-                elapsed = time.perf_counter() - started
-                print(
-                    f"    {story.deliveries:6,} changes  {elapsed:6.1f} s  "
-                    f"answered {sum(runner.responses.values()):6,}  queued {sandbox.delivery.pending:4}  "
-                    f"polls {poller.runs}",
-                    flush=True,
-                )
-        timings["the story (changes made, delivered as they happen)"] = time.perf_counter() - started
-
-        print("▸ drain: the sandbox's queue, the forger, the poller, the stream")
-        phase = time.perf_counter()
-        drained = sandbox.deliver_pending(timeout=max(deadline - time.monotonic(), 60))
-        delivered_at = time.perf_counter()
-        answered = sum(runner.responses.values())  # through the front while Calendly was sending
-        forger.due = forger.total
-        forger.stop.set()
-        forger.join(timeout=max(deadline - time.monotonic(), 60))
-        poller.stop.set()
-        poller.join(timeout=600)
-        settled = wait_until(lambda: runner.project() == 0, timeout=300, interval=0.5)
-        timings["drain and settle"] = time.perf_counter() - phase
-        print(f"    sandbox queue drained: {drained}; stream settled: {settled}")
-
-        print("▸ one last poll (until it reports done), then compare with Calendly")
-        phase = time.perf_counter()
-        before_runs, before_items = poller.runs, poller.items_written
-        for _ in range(20):
-            last = poller.poll_once()
-            if last.get("done") or not last.get("ok"):
-                break
-        wait_until(lambda: runner.project() == 0, timeout=120, interval=0.5)
-        final_runs, final_items = poller.runs - before_runs, poller.items_written - before_items
-        timings["last poll"] = time.perf_counter() - phase
+        _tell_the_story(soak, story, forger, poller)
+        _drain(soak, forger, poller)
+        _last_poll(soak, poller)
 
         phase = time.perf_counter()
-        truth_invitees, truth_events = calendly_truth(sandbox)
-        table = read_table(runner)
-        sent = sent_by_calendly(sandbox)
-        timings["compare"] = time.perf_counter() - phase
+        findings = find(sandbox, runner, forger)
+        soak.timings["compare"] = time.perf_counter() - phase
+        soak.wall = time.perf_counter() - began
 
-        missing = [k for k in truth_invitees if k not in table.invitees]
-        wrong_status = [
-            k for k, (s, _) in truth_invitees.items() if k in table.invitees and table.invitees[k][0] != s
-        ]
-        wrong_no_show = [
-            k for k, (_, n) in truth_invitees.items() if k in table.invitees and table.invitees[k][1] != n
-        ]
-        lost_invitees = {*missing, *wrong_status, *wrong_no_show}
-        extra_invitees = [k for k in table.invitees if k not in truth_invitees]
-        lost_events = [e for e, s in truth_events.items() if table.events.get(e) != s]
-        extra_events = [e for e in table.events if e not in truth_events]
-        audited = set(table.audit)
-        unaudited = [k for k in sent.distinct if k not in audited]
-        foreign = [k for k in table.audit if k not in sent.distinct]
-        duplicated = [k for k, n in table.audit.items() if n > 1]
-        forged_accepted = forger.accepted + len(foreign)
+        _report_deliveries(soak, story, findings)
+        _report_forgeries(forger, findings)
+        _report_copy(soak, findings)
+        _report_polls(soak, poller)
+        _report_timings(soak, findings)
+        return _verdict(soak, findings, forger, poller, log_path)
 
-        wall = time.perf_counter() - began
-        soak_seconds = delivered_at - started
-        dropped = len(sandbox.dropped_deliveries)
-        distinct = len(sent.distinct)
 
-        print("\ndeliveries")
-        print(f"    changes made in Calendly   {story.deliveries:7,}  ({_changes(story.changes)})")
-        print(
-            f"    sent by Calendly           {sent.attempts:7,}  ({sent.duplicates:,} sent twice, "
-            f"{sent.retries:,} retries, {sent.failed:,} attempts not answered 2xx)"
-        )
-        print(f"    distinct, sent             {distinct:7,}  ({dropped:,} dropped, never sent)")
-        print(f"    stored                     {runner.statuses['stored']:7,}")
-        print(f"    duplicate, absorbed        {runner.statuses['duplicate']:7,}")
-        others = {s: n for s, n in runner.responses.items() if s not in (200, 401)}
-        print(
-            f"    other answers              {sum(others.values()):7,}  {dict(sorted(others.items())) or ''}"
-        )
-        print(
-            f"    in the audit log           {sum(table.audit.values()):7,}  "
-            f"({len(unaudited):,} distinct deliveries without a record, "
-            f"{len(duplicated):,} with more than one)"
-        )
-        print(
-            f"    out of order               {sent.out_of_order / max(distinct, 1):7.1%}  answered after a "
-            f"change made later; {sent.overtaken_same_invitee / max(distinct, 1):.1%} after a later "
-            "change to the same invitee"
-        )
-        print("    (arrival = when the sandbox had its first answer; senders run 4 at a time)")
-
-        print("\nforgeries posted to the webhook URL")
-        print(f"    attempted                  {forger.sent:7,}  ({forger.errors} got no answer)")
-        for kind in FORGERY_KINDS:
-            answers = {s: n for (k, s), n in forger.answers.items() if k == kind}
-            print(f"      {kind:<24} {sum(answers.values()):7,}  answers {dict(sorted(answers.items()))}")
-        print(
-            f"    accepted (not 401)         {forger.accepted:7,}  "
-            f"(audit records matching no Calendly delivery: {len(foreign)})"
-        )
-
-        print("\nCalendly vs the table")
-        print(
-            f"    invitees                   {len(truth_invitees):7,} vs {len(table.invitees):,}  "
-            f"(lost {len(lost_invitees)}: {len(missing)} missing, {len(wrong_status)} other status, "
-            f"{len(wrong_no_show)} other no-show; {len(extra_invitees)} not in Calendly)"
-        )
-        print(
-            f"    scheduled events           {len(truth_events):7,} vs {len(table.events):,}  "
-            f"(lost {len(lost_events)}: missing or other status; {len(extra_events)} not in Calendly)"
-        )
-        if lost_invitees:
-            with sandbox.state.lock:
-                uris = {k: sandbox.state.uris.invitee(*k) for k in lost_invitees}
-                starts = {k: sandbox.state.events[k[0]].start_time for k in lost_invitees}
-            hit = {d.payload_uri for d in sandbox.dropped_deliveries}
-            print(
-                f"      {sum(uris[k] in hit for k in lost_invitees)} of them had a delivery dropped "
-                "(the poller re-lists an event's invitees when the event changes or ended 1 h, 1 day or "
-                "3 days before a run, so a dropped no-show change on another past event stays unseen)"
-            )
-            print("      for example (Calendly vs the table: status, no-show):")
-            for key in sorted(lost_invitees)[:3]:
-                ago = datetime.now(UTC) - starts[key]
-                print(
-                    f"      {key[1]}  {truth_invitees[key]} vs {table.invitees.get(key)}  "
-                    f"starts {starts[key]:%Y-%m-%d %H:%M} ({ago.total_seconds() / 3600:+.0f} h ago)"
-                )
-        print(f"    duplicated deliveries      {len(duplicated):7,}  (more than one audit record)")
-        print(f"    projection failures        {len(runner.projection_failures):7,}")
-
-        print("\npolls")
-        during = poller.runs - final_runs
-        mean = sum(poller.seconds) / max(len(poller.seconds), 1)
-        print(
-            f"    during the soak            {during:7,}  runs, {poller.items_written - final_items:,} items "
-            f"written, {poller.failed} failed; {mean:.1f} s a run on average, "
-            f"{max(poller.seconds or [0]):.1f} s at most"
-        )
-        print(f"    at the end                 {final_runs:7,}  runs, {final_items:,} items written")
-        for message, n in poller.messages.most_common(3):
-            print(f"      {n} x {message}")
-
-        print("\ntimings")
-        for title, seconds in timings.items():
-            print(f"    {seconds:8.1f} s  {title}")
-        print(f"    {wall:8.1f} s  in all")
-        print(
-            f"    {answered / max(soak_seconds, 1e-9):8.1f}    HTTP requests answered per second by the "
-            f"front during the story and drain ({answered:,} in {soak_seconds:.1f} s)"
-        )
-        print(f"    {distinct / max(soak_seconds, 1e-9):8.1f}    distinct deliveries per second")
-
-        problems = []
-        if lost_invitees or lost_events:
-            problems.append(f"{len(lost_invitees)} invitees and {len(lost_events)} events lost")
-        if forged_accepted:
-            problems.append(f"{forged_accepted} forged deliveries accepted")
-        if duplicated:
-            problems.append(f"{len(duplicated)} deliveries with more than one audit record")
-        if unaudited:
-            problems.append(f"{len(unaudited)} deliveries sent but not in the audit log")
-        if runner.projection_failures:
-            problems.append(f"{len(runner.projection_failures)} projection failures")
-        if not drained or not settled:
-            problems.append("the run did not settle before its deadline")
-        if problems:
-            print(f"\nfunction logs kept in {log_path}")
-            print("\nMISMATCH: " + "; ".join(problems))
-            return True
-        print(
-            f"\nRESULT: the table matches Calendly after {distinct:,} distinct deliveries "
-            f"({sent.attempts:,} sent), {forger.sent:,} forgeries refused, {poller.runs} polls"
-        )
+def _connect(soak: Soak) -> bool:
+    """Connect a token, subscribe, and give Calendly event types to book; False if it failed."""
+    sandbox, runner = soak.sandbox, soak.runner
+    token = sandbox.add_token(TokenSpec(role="owner"))
+    verdict = runner.invoke_function("ValidateCredentialsFunction", {"token": token})
+    if not verdict.get("valid"):
+        print(f"connect failed: {verdict.get('message')}")
         return False
+    answer = runner.invoke_function("WebhookSubscriptionFunction", {"action": "ensure"})
+    if not answer.get("ok"):
+        print(f"subscribe failed: {answer.get('message')}")
+        return False
+    sandbox.seed(users=3, event_types_per_user=2, scheduled_events=0)
+    soak.timings["stack up, connect, subscribe"] = time.perf_counter() - soak.began
+    print(f"▸ stack up; connected and subscribed ({soak.timings['stack up, connect, subscribe']:.1f} s)")
+    return True
+
+
+def _tell_the_story(soak: Soak, story: Story, forger: Forger, poller: Poller) -> None:
+    """Changes in Calendly, delivered (with faults) as they happen, while forger and poller run."""
+    sandbox, runner, total = soak.sandbox, soak.runner, soak.arguments.deliveries
+    sandbox.faults.duplicate_deliveries = 0.2
+    sandbox.faults.reorder_deliveries = True
+    sandbox.faults.drop_deliveries = float(soak.arguments.drop)
+    print(f"▸ the story: about {total:,} changes in Calendly, delivered as they happen")
+    soak.started = time.perf_counter()
+    forger.start()
+    poller.start()
+    report_every = max(total // 10, 1)
+    next_report = report_every
+    while story.deliveries < total and time.monotonic() < soak.deadline:
+        story.step()
+        forger.due = round(story.deliveries * FORGED_SHARE)
+        while sandbox.delivery.pending > MAX_PENDING and time.monotonic() < soak.deadline:
+            time.sleep(0.01)
+        if story.deliveries >= next_report:
+            next_report += report_every
+            elapsed = time.perf_counter() - soak.started
+            print(
+                f"    {story.deliveries:6,} changes  {elapsed:6.1f} s  "
+                f"answered {sum(runner.responses.values()):6,}  queued {sandbox.delivery.pending:4}  "
+                f"polls {poller.runs}",
+                flush=True,
+            )
+    soak.timings["the story (changes made, delivered as they happen)"] = time.perf_counter() - soak.started
+
+
+def _drain(soak: Soak, forger: Forger, poller: Poller) -> None:
+    """Empty the sandbox's queue, let the forger finish, stop the poller, settle the stream."""
+    print("▸ drain: the sandbox's queue, the forger, the poller, the stream")
+    phase = time.perf_counter()
+    soak.drained = soak.sandbox.deliver_pending(timeout=soak.left(60))
+    soak.delivered_at = time.perf_counter()
+    soak.answered = sum(soak.runner.responses.values())
+    forger.due = forger.total
+    forger.stop.set()
+    forger.join(timeout=soak.left(60))
+    poller.stop.set()
+    poller.join(timeout=600)
+    soak.settled = wait_until(lambda: soak.runner.project() == 0, timeout=300, interval=0.5)
+    soak.timings["drain and settle"] = time.perf_counter() - phase
+    print(f"    sandbox queue drained: {soak.drained}; stream settled: {soak.settled}")
+
+
+def _last_poll(soak: Soak, poller: Poller) -> None:
+    print("▸ one last poll (until it reports done), then compare with Calendly")
+    phase = time.perf_counter()
+    before_runs, before_items = poller.runs, poller.items_written
+    for _ in range(20):
+        last = poller.poll_once()
+        if last.get("done") or not last.get("ok"):
+            break
+    wait_until(lambda: soak.runner.project() == 0, timeout=120, interval=0.5)
+    soak.final_runs, soak.final_items = poller.runs - before_runs, poller.items_written - before_items
+    soak.timings["last poll"] = time.perf_counter() - phase
+
+
+# --- the report -------------------------------------------------------------------------------------
+
+
+def _report_deliveries(soak: Soak, story: Story, findings: Findings) -> None:
+    runner, sent = soak.runner, findings.sent
+    distinct = len(sent.distinct)
+    print("\ndeliveries")
+    print(f"    changes made in Calendly   {story.deliveries:7,}  ({_changes(story.changes)})")
+    print(
+        f"    sent by Calendly           {sent.attempts:7,}  ({sent.duplicates:,} sent twice, "
+        f"{sent.retries:,} retries, {sent.failed:,} attempts not answered 2xx)"
+    )
+    print(
+        f"    distinct, sent             {distinct:7,}  ({len(soak.sandbox.dropped_deliveries):,} dropped, "
+        "never sent)"
+    )
+    print(f"    stored                     {runner.statuses['stored']:7,}")
+    print(f"    duplicate, absorbed        {runner.statuses['duplicate']:7,}")
+    others = {s: n for s, n in runner.responses.items() if s not in (200, 401)}
+    print(f"    other answers              {sum(others.values()):7,}  {dict(sorted(others.items())) or ''}")
+    print(
+        f"    in the audit log           {sum(findings.table.audit.values()):7,}  "
+        f"({len(findings.unaudited):,} distinct deliveries without a record, "
+        f"{len(findings.duplicated):,} with more than one)"
+    )
+    print(
+        f"    out of order               {sent.out_of_order / max(distinct, 1):7.1%}  answered after a "
+        f"change made later; {sent.overtaken_same_invitee / max(distinct, 1):.1%} after a later "
+        "change to the same invitee"
+    )
+    print("    (arrival = when the sandbox had its first answer; senders run 4 at a time)")
+
+
+def _report_forgeries(forger: Forger, findings: Findings) -> None:
+    print("\nforgeries posted to the webhook URL")
+    print(f"    attempted                  {forger.sent:7,}  ({forger.errors} got no answer)")
+    for kind in FORGERY_KINDS:
+        answers = {s: n for (k, s), n in forger.answers.items() if k == kind}
+        print(f"      {kind:<24} {sum(answers.values()):7,}  answers {dict(sorted(answers.items()))}")
+    print(
+        f"    accepted (not 401)         {forger.accepted:7,}  "
+        f"(audit records matching no Calendly delivery: {len(findings.foreign)})"
+    )
+
+
+def _report_copy(soak: Soak, findings: Findings) -> None:
+    invitees, events = findings.copy.invitees, findings.copy.scheduled_events
+    lost = invitees.lost
+    print("\nCalendly vs the table")
+    print(
+        f"    invitees                   {invitees.calendly_count:7,} vs {invitees.table_count:,}  "
+        f"(lost {len(lost)}: {len(invitees.missing)} missing, {len(invitees.differing_on('status'))} "
+        f"other status, {len(invitees.differing_on('no_show'))} other no-show; "
+        f"{len(invitees.extra)} not in Calendly)"
+    )
+    print(
+        f"    scheduled events           {events.calendly_count:7,} vs {events.table_count:,}  "
+        f"(lost {len(events.lost)}: missing or other status; {len(events.extra)} not in Calendly)"
+    )
+    if lost:
+        _explain_lost(soak.sandbox, findings, lost)
+    print(f"    duplicated deliveries      {len(findings.duplicated):7,}  (more than one audit record)")
+    print(f"    projection failures        {len(soak.runner.projection_failures):7,}")
+
+
+def _explain_lost(sandbox: CalendlySandbox, findings: Findings, lost: tuple[str, ...]) -> None:
+    with sandbox.state.lock:
+        starts = {uri: sandbox.state.events[_event_uuid(uri)].start_time for uri in lost}
+    hit = {d.payload_uri for d in sandbox.dropped_deliveries}
+    print(
+        f"      {sum(uri in hit for uri in lost)} of them had a delivery dropped "
+        "(the poller re-lists an event's invitees when the event changes or ended 1 h, 1 day or "
+        "3 days before a run, so a dropped no-show change on another past event stays unseen)"
+    )
+    print("      for example (Calendly vs the table: status, no-show):")
+    for uri in lost[:3]:
+        ago = datetime.now(UTC) - starts[uri]
+        calendly = _status_and_no_show(findings.calendly.invitees.get(uri))
+        table = _status_and_no_show(findings.table.facts.invitees.get(uri))
+        print(
+            f"      {uri.rsplit('/', 1)[-1]}  {calendly} vs {table}  "
+            f"starts {starts[uri]:%Y-%m-%d %H:%M} ({ago.total_seconds() / 3600:+.0f} h ago)"
+        )
+
+
+def _event_uuid(invitee_uri: str) -> str:
+    ids = invitee_reference(invitee_uri)
+    return ids[0] if ids else ""
+
+
+def _status_and_no_show(fields: dict[str, object] | None) -> tuple[object, object] | None:
+    return None if fields is None else (fields.get("status"), fields.get("no_show"))
+
+
+def _report_polls(soak: Soak, poller: Poller) -> None:
+    print("\npolls")
+    during = poller.runs - soak.final_runs
+    written = poller.items_written - soak.final_items
+    mean = sum(poller.seconds) / max(len(poller.seconds), 1)
+    print(
+        f"    during the soak            {during:7,}  runs, {written:,} items "
+        f"written, {poller.failed} failed; {mean:.1f} s a run on average, "
+        f"{max(poller.seconds or [0]):.1f} s at most"
+    )
+    print(f"    at the end                 {soak.final_runs:7,}  runs, {soak.final_items:,} items written")
+    for message, n in poller.messages.most_common(3):
+        print(f"      {n} x {message}")
+
+
+def _report_timings(soak: Soak, findings: Findings) -> None:
+    soak_seconds = soak.delivered_at - soak.started
+    distinct = len(findings.sent.distinct)
+    print("\ntimings")
+    for title, seconds in soak.timings.items():
+        print(f"    {seconds:8.1f} s  {title}")
+    print(f"    {soak.wall:8.1f} s  in all")
+    print(
+        f"    {soak.answered / max(soak_seconds, 1e-9):8.1f}    HTTP requests answered per second by the "
+        f"front during the story and drain ({soak.answered:,} in {soak_seconds:.1f} s)"
+    )
+    print(f"    {distinct / max(soak_seconds, 1e-9):8.1f}    distinct deliveries per second")
+
+
+def _verdict(soak: Soak, findings: Findings, forger: Forger, poller: Poller, log_path: Path) -> bool:
+    """Prints RESULT or MISMATCH; True when something is wrong."""
+    invitees, events = findings.copy.invitees, findings.copy.scheduled_events
+    problems = []
+    if invitees.lost or events.lost:
+        problems.append(f"{len(invitees.lost)} invitees and {len(events.lost)} events lost")
+    if findings.forged_accepted:
+        problems.append(f"{findings.forged_accepted} forged deliveries accepted")
+    if findings.duplicated:
+        problems.append(f"{len(findings.duplicated)} deliveries with more than one audit record")
+    if findings.unaudited:
+        problems.append(f"{len(findings.unaudited)} deliveries sent but not in the audit log")
+    if soak.runner.projection_failures:
+        problems.append(f"{len(soak.runner.projection_failures)} projection failures")
+    if not soak.drained or not soak.settled:
+        problems.append("the run did not settle before its deadline")
+    if problems:
+        print(f"\nfunction logs kept in {log_path}")
+        print("\nMISMATCH: " + "; ".join(problems))
+        return True
+    print(
+        f"\nRESULT: the table matches Calendly after {len(findings.sent.distinct):,} distinct deliveries "
+        f"({findings.sent.attempts:,} sent), {forger.sent:,} forgeries refused, {poller.runs} polls"
+    )
+    return False
 
 
 def _changes(changes: Counter[str]) -> str:
