@@ -15,6 +15,11 @@ ok but not done (a run that reaches its deadline checkpoints; the next resumes),
 ``--max-runs``, with a line of progress per run and a summary of the totals at the end
 (``--json``: the list of answers). They exit 1 when a run failed, another run holds the
 poll lease, or ``--max-runs`` was reached before the function said done.
+
+``replay --since TIME [--until TIME] [--detail-type T ...]`` starts an EventBridge replay of
+the stack's EventArchive onto its bus and follows it until it ends (see :mod:`ops.replay`).
+It exits 0 when the replay completed, 1 when it failed or was cancelled, 2 for a bad time
+window, an unknown detail-type, no rule that can receive it, or an unreachable stack.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +44,17 @@ from ops.render import (
     render_subscription,
     render_validation,
     unicode_ok,
+)
+from ops.replay import (
+    DETAIL_TYPES,
+    ReplayClients,
+    follow,
+    jsonable,
+    parse_moment,
+    plan_replay,
+    render_plan,
+    render_progress,
+    start_replay,
 )
 
 DEFAULT_STACK = "calendly-sync-dev"  # samconfig.toml's default stack_name
@@ -86,6 +103,8 @@ POLL_COMMANDS: dict[str, str] = {
     "backfill": "read Calendly's history since a date into the table, resuming until done",
 }
 
+REPLAY_HELP = "re-send the events published in a time window (EventArchive) to the bus's rules, and follow it"
+
 
 @dataclass(frozen=True)
 class _Since:
@@ -103,7 +122,8 @@ class _Parser(argparse.ArgumentParser):
                 f"set {TOKEN_ENVIRONMENT_VARIABLE} or pipe it on standard input"
             )
         elif "invalid choice" in message:
-            message = f"unknown command (not shown); choose from {', '.join([*COMMANDS, *POLL_COMMANDS])}"
+            commands = ", ".join([*COMMANDS, *POLL_COMMANDS, "replay"])
+            message = f"unknown command (not shown); choose from {commands}"
         super().error(message)
 
 
@@ -162,6 +182,29 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="N",
             help=f"invoke the function at most N times (default: {DEFAULT_MAX_RUNS})",
         )
+    replay = commands.add_parser(
+        "replay", parents=[common], help=REPLAY_HELP, description=REPLAY_HELP, allow_abbrev=False
+    )
+    replay.add_argument(
+        "--since",
+        required=True,
+        type=_moment,
+        metavar="TIME",
+        help="ISO-8601 date or date-time: events published from then (UTC unless it has an offset)",
+    )
+    replay.add_argument("--until", type=_moment, metavar="TIME", help="...up to then (default: now)")
+    replay.add_argument(
+        "--detail-type",
+        dest="detail_types",
+        action="append",
+        default=[],
+        type=_detail_type,
+        metavar="TYPE",
+        help="only to the rules that can receive this detail-type (repeatable; they also get their other "
+        f"types from the window). One of: {', '.join(DETAIL_TYPES)}",
+    )
+    replay.add_argument("--archive", help="the archive's name (default: the stack's EventArchiveName output)")
+    replay.add_argument("--bus", help="the bus (name or ARN) to check the archive replays onto (its own)")
     return parser
 
 
@@ -171,6 +214,19 @@ def _since(text: str) -> _Since:
         return _Since(text.strip(), parse_since(text))
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return parse_moment(text, now=datetime.now(UTC))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _detail_type(text: str) -> str:
+    if text.strip() not in DETAIL_TYPES:
+        raise argparse.ArgumentTypeError(f"unknown detail-type; one of: {', '.join(DETAIL_TYPES)}")
+    return text.strip()
 
 
 def _positive_int(text: str) -> int:
@@ -225,7 +281,13 @@ def read_token(stdin: TextIO | None, environ: Mapping[str, str]) -> str:
     return token
 
 
-def main(argv: Sequence[str] | None = None, invoker: FunctionInvoker | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    invoker: FunctionInvoker | None = None,
+    *,
+    replay_clients: ReplayClients | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
     """Run one command; returns the exit status (0 worked, 1 problem reported, 2 usage/unreachable)."""
     parser = build_parser()
     try:
@@ -234,6 +296,8 @@ def main(argv: Sequence[str] | None = None, invoker: FunctionInvoker | None = No
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     if args.command in POLL_COMMANDS:
         return _poll(args, invoker)
+    if args.command == "replay":
+        return _replay(args, replay_clients, sleep)
     command = COMMANDS[args.command]
     redactor = _Redactor()
     try:
@@ -321,6 +385,63 @@ def _poll(args: argparse.Namespace, invoker: FunctionInvoker | None) -> int:
         _write(sys.stderr, failure)
         return code
     return EXIT_OK if loop is not None and loop.finished else EXIT_PROBLEM
+
+
+def _replay(args: argparse.Namespace, clients: ReplayClients | None, sleep: Callable[[float], None]) -> int:
+    """``replay``: start an EventBridge replay of the archive onto its bus and follow it to its end."""
+    now = datetime.now(UTC)
+    until = args.until or now
+    if until <= args.since:
+        _write(sys.stderr, "error: --until must be later than --since")
+        return EXIT_USAGE
+    # With --json, stdout is only the final DescribeReplay answer: the rest goes to stderr.
+    out = sys.stderr if args.json else sys.stdout
+    progress = _Progress(out, enabled=not args.json or _isatty(sys.stderr))
+    name, last = "", None
+    try:
+        clients = clients or ReplayClients.from_session(args.region)
+        plan = plan_replay(
+            clients,
+            stack=args.stack,
+            archive=args.archive,
+            bus=args.bus,
+            since=args.since,
+            until=until,
+            detail_types=list(dict.fromkeys(args.detail_types)),
+            now=now,
+        )
+        name = plan.name
+        if progress.enabled:
+            _write(out, render_plan(plan))
+        start_replay(clients.events, plan)
+        for answer in follow(clients.events, plan.name, sleep=sleep):
+            last = answer
+            progress.show(render_progress(plan, answer))
+    except OpsError as error:
+        progress.end()
+        _write(sys.stderr, f"error: {error}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        progress.end()
+        if name:
+            _write(
+                sys.stderr,
+                f"interrupted: replay {name} goes on in EventBridge "
+                f"(stop it with: aws events cancel-replay --replay-name {name})",
+            )
+        return 130
+    except Exception as error:  # never a traceback, as for the other commands
+        progress.end()
+        _write(sys.stderr, f"error: unexpected {type(error).__name__}: {error}")
+        return EXIT_USAGE
+    progress.end()
+    state = (last or {}).get("State")
+    if args.json:
+        _write(sys.stdout, json.dumps(jsonable(last or {}), indent=2))
+    elif state != "COMPLETED":
+        reason = (last or {}).get("StateReason") or "no reason given"
+        _write(sys.stderr, f"replay {name} ended {state}: {reason}")
+    return EXIT_OK if state == "COMPLETED" else EXIT_PROBLEM
 
 
 class _Progress:
