@@ -89,6 +89,8 @@ class KindDiff:
 
 @dataclass(frozen=True)
 class CopyCheck:
+    """The whole copy: it matches when every kind does."""
+
     invitees: KindDiff
     scheduled_events: KindDiff
 

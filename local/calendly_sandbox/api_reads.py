@@ -56,12 +56,8 @@ def get_user(user_uuid: str) -> dict[str, Any]:
 @reads.get("/organization_memberships")
 def list_memberships() -> dict[str, Any]:
     require_scope("organizations:read")
-    require_one_of("organization", "user")
     state = sandbox().state
-    organization = request.args.get("organization")
-    if organization and not state.is_own_organization(organization):
-        raise permission_denied()
-    user_filter = _optional_user_filter("user")
+    user_filter = _organization_or_user_filter()
     email = request.args.get("email")
     with state.lock:
         rows = [
@@ -94,12 +90,8 @@ def get_membership(membership_uuid: str) -> dict[str, Any]:
 @reads.get("/event_types")
 def list_event_types() -> dict[str, Any]:
     require_scope("event_types:read")
-    require_one_of("organization", "user")
     state = sandbox().state
-    organization = request.args.get("organization")
-    if organization and not state.is_own_organization(organization):
-        raise permission_denied()
-    owner = _optional_user_filter("user")
+    owner = _organization_or_user_filter()
     active = query_bool("active")
     descending = query_sort("name")
     with state.lock:
@@ -200,6 +192,15 @@ def get_invitee(event_uuid: str, invitee_uuid: str) -> dict[str, Any]:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _organization_or_user_filter() -> User | None:
+    """A listing filtered by ``organization`` (the caller's own, else 403) or ``user``; one is required."""
+    require_one_of("organization", "user")
+    organization = request.args.get("organization")
+    if organization and not sandbox().state.is_own_organization(organization):
+        raise permission_denied()
+    return _optional_user_filter("user")
 
 
 def _optional_user_filter(parameter: str) -> User | None:

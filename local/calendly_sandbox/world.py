@@ -13,18 +13,9 @@ import threading
 import uuid as uuid_module
 from datetime import UTC, datetime
 
+from . import models
 from .clock import StrictClock
 from .config import SandboxConfig
-from .models import (
-    AccessToken,
-    EventType,
-    Invitee,
-    Membership,
-    Organization,
-    ScheduledEvent,
-    User,
-    WebhookSubscription,
-)
 from .render import Renderer
 from .uris import UriBuilder
 
@@ -41,16 +32,16 @@ class World:
         self._data_random = random.Random(f"data:{config.seed}")
         self.uris = UriBuilder(config.public_base, config.scheduling_base)
         created = datetime(2020, 1, 2, 3, 4, 5, 678123, tzinfo=UTC)
-        self.organization = Organization(self.new_uuid(), config.organization_name, created, created)
+        self.organization = models.Organization(self.new_uuid(), config.organization_name, created, created)
         self.renderer = Renderer(self.uris, self.organization)
 
-        self.users: dict[str, User] = {}
-        self.memberships: dict[str, Membership] = {}  # by user uuid
-        self.tokens: dict[str, AccessToken] = {}
-        self.event_types: dict[str, EventType] = {}
-        self.events: dict[str, ScheduledEvent] = {}
-        self.invitees: dict[str, Invitee] = {}
-        self.subscriptions: dict[str, WebhookSubscription] = {}
+        self.users: dict[str, models.User] = {}
+        self.memberships: dict[str, models.Membership] = {}  # by user uuid
+        self.tokens: dict[str, models.AccessToken] = {}
+        self.event_types: dict[str, models.EventType] = {}
+        self.events: dict[str, models.ScheduledEvent] = {}
+        self.invitees: dict[str, models.Invitee] = {}
+        self.subscriptions: dict[str, models.WebhookSubscription] = {}
         self._booking_counter = 0
 
     def new_uuid(self) -> str:
