@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test test-fast lint typecheck validate checkov unit build demo bench bench-poll soak event clean
+.PHONY: help venv test test-fast lint typecheck validate checkov unit build demo bench bench-poll bench-publish soak event clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench: $(STAMP) ## print the receiver's figures (calls, import time, throughput,
 
 bench-poll: $(STAMP) ## print the poller's figures (10,000 events: requests, writes; backfill pacing)
 	$(PY) -m bench.poller $(BENCH_ARGS)
+
+bench-publish: $(STAMP) ## print the publisher's figures (events per change and per duplicate, AWS calls, time)
+	$(PY) -m bench.publisher $(BENCH_ARGS)
 
 soak: $(STAMP) ## deliveries with duplicates, reordering and forgeries while the poller runs
 	$(PY) -m bench.soak $(BENCH_ARGS)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from local.lambda_runtime import FakeLambdaContext, load_handler
+from local.lambda_runtime import FakeLambdaContext, Handler, load_handler
 from local.stack import resource
 
 
@@ -44,11 +44,14 @@ class StreamPump:
         function_logical_id: str,
         *,
         resume_at_failure: bool = False,
+        wrap: Callable[[Handler], Handler] | None = None,
     ) -> None:
         self._streams = streams_client
         self._stream_arn = stream_arn
         self._function = function_logical_id
-        self._handler = load_handler(function_logical_id)
+        handler = load_handler(function_logical_id)
+        # A benchmark wraps the handler to count what it calls.
+        self._handler = wrap(handler) if wrap else handler
         (event,) = [
             e["Properties"]
             for e in resource(function_logical_id)["Properties"]["Events"].values()
