@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,18 @@ class _Guest:
     no_show: bool = False
 
 
+def _is_active(guest: _Guest) -> bool:
+    return guest.active
+
+
+def _can_be_marked(guest: _Guest) -> bool:
+    return guest.active and not guest.no_show
+
+
+def _is_marked(guest: _Guest) -> bool:
+    return guest.no_show
+
+
 @dataclass
 class Story:
     """Changes made in Calendly: each is one distinct delivery (a reschedule makes two)."""
@@ -80,14 +93,16 @@ class Story:
 
     def step(self) -> None:
         roll = self.rng.random()
-        if roll < 0.12 and self._cancel():
-            return
-        if roll < 0.27 and self._reschedule():
-            return
-        if roll < 0.45 and self._mark():
-            return
-        if roll < 0.55 and self._unmark():
-            return
+        # Cumulative odds: a change with nobody to apply it to falls through to the next, then a booking.
+        for odds, pool, eligible, change in (
+            (0.12, self._active, _is_active, self._cancel),
+            (0.27, self._active, _is_active, self._reschedule),
+            (0.45, self._showable, _can_be_marked, self._mark),
+            (0.55, self._marked, _is_marked, self._unmark),
+        ):
+            if roll < odds and (uri := self._pick(pool, eligible)) is not None:
+                change(uri)
+                return
         self._book()
 
     def _start(self) -> tuple[datetime, bool]:
@@ -113,49 +128,33 @@ class Story:
         self._add(uri, past)
         self._count("booked", 1)
 
-    def _cancel(self) -> bool:
-        uri = self._pick(self._active, lambda g: g.active)
-        if uri is None:
-            return False
+    def _cancel(self, uri: str) -> None:
         self.sandbox.cancel(uri, reason=self.rng.choice(("Plans changed", None)))
         self._guests[uri].active = False
         self._count("canceled", 1)
-        return True
 
-    def _reschedule(self) -> bool:
-        uri = self._pick(self._active, lambda g: g.active)
-        if uri is None:
-            return False
+    def _reschedule(self, uri: str) -> None:
         start, past = self._start()
         new_uri = self.sandbox.reschedule(uri, start)
         self._guests[uri].active = False
         self._add(new_uri, past)
         self._count("rescheduled", 2)
-        return True
 
-    def _mark(self) -> bool:
-        uri = self._pick(self._showable, lambda g: g.active and not g.no_show)
-        if uri is None:
-            return False
+    def _mark(self, uri: str) -> None:
         self.sandbox.mark_no_show(uri)
         self._guests[uri].no_show = True
         self._marked.append(uri)
         self._count("marked no-show", 1)
-        return True
 
-    def _unmark(self) -> bool:
-        uri = self._pick(self._marked, lambda g: g.no_show)
-        if uri is None:
-            return False
+    def _unmark(self, uri: str) -> None:
         self.sandbox.unmark_no_show(uri)
         guest = self._guests[uri]
         guest.no_show = False
         if guest.active:  # may be marked again later: a new change, a new delivery
             self._showable.append(uri)
         self._count("unmarked no-show", 1)
-        return True
 
-    def _pick(self, pool: list[str], eligible: Any) -> str | None:
+    def _pick(self, pool: list[str], eligible: Callable[[_Guest], bool]) -> str | None:
         """A random eligible URI, taken out of ``pool``; stale entries are dropped on the way."""
         for _ in range(8):
             if not pool:

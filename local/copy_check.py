@@ -94,12 +94,12 @@ class CopyCheck:
     invitees: KindDiff
     scheduled_events: KindDiff
 
+    def summary(self, examples: int = 3) -> str:
+        return f"{self.invitees.summary(examples)}\n{self.scheduled_events.summary(examples)}"
+
     @property
     def matches(self) -> bool:
         return self.invitees.matches and self.scheduled_events.matches
-
-    def summary(self, examples: int = 3) -> str:
-        return f"{self.invitees.summary(examples)}\n{self.scheduled_events.summary(examples)}"
 
 
 def compare(calendly: Facts, table: Facts) -> CopyCheck:
