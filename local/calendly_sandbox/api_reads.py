@@ -44,9 +44,7 @@ def get_user(user_uuid: str) -> dict[str, Any]:
     require_scope("users:read")
     state = sandbox().state
     with state.lock:
-        user = state.users.get(user_uuid)
-        if user is None:
-            raise not_found()
+        user = _found(state.users.get(user_uuid))
         return {"resource": state.renderer.user(user)}
 
 
@@ -78,9 +76,7 @@ def get_membership(membership_uuid: str) -> dict[str, Any]:
     require_scope("organizations:read")
     state = sandbox().state
     with state.lock:
-        membership = next((m for m in state.memberships.values() if m.uuid == membership_uuid), None)
-        if membership is None:
-            raise not_found()
+        membership = _found(next((m for m in state.memberships.values() if m.uuid == membership_uuid), None))
         return {"resource": state.renderer.membership(membership, state.users[membership.user_uuid])}
 
 
@@ -113,9 +109,7 @@ def get_event_type(event_type_uuid: str) -> dict[str, Any]:
     require_scope("event_types:read")
     state = sandbox().state
     with state.lock:
-        event_type = state.event_types.get(event_type_uuid)
-        if event_type is None:
-            raise not_found()
+        event_type = _found(state.event_types.get(event_type_uuid))
         return {"resource": state.renderer.event_type(event_type, state.users[event_type.owner_uuid])}
 
 
@@ -192,6 +186,13 @@ def get_invitee(event_uuid: str, invitee_uuid: str) -> dict[str, Any]:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+
+def _found[T](resource: T | None) -> T:
+    """The resource a GET names, or Calendly's 404 when there is none."""
+    if resource is None:
+        raise not_found()
+    return resource
 
 
 def _organization_or_user_filter() -> User | None:
