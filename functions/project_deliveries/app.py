@@ -15,18 +15,31 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.errors import DeliveryRejected
 from calendly_sync.observability import logger, metrics
 from calendly_sync.projector import project_delivery
+from calendly_sync.settings import Settings, get_settings
 from calendly_sync.tracing import tracer
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+_wired: tuple[Settings, CalendlyTable] | None = None
+
+
+def table() -> CalendlyTable:
+    """Built on the first record and kept for the container's life (again if the settings change)."""
+    global _wired
+    settings = get_settings()
+    if _wired is None or _wired[0] is not settings:
+        _wired = (settings, CalendlyTable(settings.table_name))
+    return _wired[1]
 
 
 def project_record(record: DynamoDBRecord) -> None:
     image = record.dynamodb.new_image if record.dynamodb else {}
     try:
-        project_delivery(image["body"], dedupe_key=delivery_id(image))
+        project_delivery(image["body"], table(), dedupe_key=delivery_id(image))
     except DeliveryRejected as error:
         # The receiver checked this body before storing it; retrying cannot fix it.
         metrics.add_metric(name="UnprojectableDeliveries", unit=MetricUnit.Count, value=1)

@@ -1,6 +1,7 @@
 """ReceiveWebhookFunction: Calendly's signed deliveries on ``POST /webhooks/calendly``.
 
-Thin on purpose: the checks and the write live in ``calendly_sync.receiver``.
+Thin on purpose: the checks and the write live in ``calendly_sync.receiver``; this builds
+what they work with, once per container.
 """
 
 from __future__ import annotations
@@ -18,22 +19,44 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from calendly_sync.adapters.dynamodb import CalendlyTable
+from calendly_sync.adapters.secrets import SigningKeySecret
 from calendly_sync.apigw import raw_request_body
 from calendly_sync.errors import CalendlySyncError, SignatureRejected, http_status_for
 from calendly_sync.observability import logger, metrics
-from calendly_sync.receiver import accept_delivery
+from calendly_sync.receiver import ReceiverDependencies, accept_delivery
 from calendly_sync.settings import get_settings
 from calendly_sync.signature import SIGNATURE_HEADER
 
 WEBHOOK_PATH = "/webhooks/calendly"
+
+_wired: ReceiverDependencies | None = None
+
+
+def dependencies() -> ReceiverDependencies:
+    """Built on the first delivery and kept for the container's life.
+
+    Built again only when the settings are (tests and local runs that change the environment
+    clear ``get_settings``, as a new container would start afresh).
+    """
+    global _wired
+    settings = get_settings()
+    if _wired is None or _wired.settings is not settings:
+        _wired = ReceiverDependencies(
+            settings=settings,
+            table=CalendlyTable(settings.table_name),
+            keys=SigningKeySecret(settings.signing_key_secret_id, settings.secret_max_age_seconds),
+        )
+    return _wired
 
 
 def _route(resolver: APIGatewayHttpResolver | APIGatewayRestResolver) -> None:
     @resolver.post(WEBHOOK_PATH)
     def receive_calendly_delivery() -> Response[str]:
         request = resolver.current_event
-        raw_body = raw_request_body(request.raw_event, get_settings().max_webhook_body_bytes)
-        receipt = accept_delivery(raw_body, request.headers.get(SIGNATURE_HEADER))
+        wired = dependencies()
+        raw_body = raw_request_body(request.raw_event, wired.settings.max_webhook_body_bytes)
+        receipt = accept_delivery(raw_body, request.headers.get(SIGNATURE_HEADER), wired)
         return _json(200, receipt.as_response())
 
     resolver.exception_handler(CalendlySyncError)(refuse)

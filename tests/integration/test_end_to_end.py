@@ -7,7 +7,9 @@ template's API events to the real handlers, and the table stream applied by the 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.errors import CalendlyUnavailable
 from calendly_sync.records import parse_invitee_uri
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
+from local.lambda_runtime import load_handler
 from local.runner import LocalStackRunner, wait_until
 
 EVENTS = ["invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted"]
@@ -136,7 +139,7 @@ def _unavailable(client: CalendlyClient, body: Any) -> dict[str, Any]:
 
 
 def test_a_signing_key_rotation_loses_no_delivery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from calendly_sync import subscriptions
+    from calendly_sync.operations import manage_subscription
 
     config = SandboxConfig(seed=13, delivery_initial_backoff_seconds=0.1, delivery_retry_window_seconds=10)
     with (
@@ -163,9 +166,10 @@ def test_a_signing_key_rotation_loses_no_delivery(tmp_path: Path, monkeypatch: p
         rotation = stack.invoke_function("WebhookSubscriptionFunction", {"action": "rotate-key"})
         booked += [sandbox.book(start_time=START + timedelta(hours=10 + i)) for i in range(3)]
         assert sandbox.deliver_pending(timeout=30)
-        # and a later check, once the grace period is over, finishes the rotation
-        monkeypatch.setattr(subscriptions, "PREVIOUS_KEY_GRACE_SECONDS", 0)
-        finish = stack.invoke_function("WebhookSubscriptionFunction", {"action": "ensure"})
+        # and a later check, once the grace period is over, finishes the rotation (the function's
+        # own collaborators, with a grace period that has already passed)
+        wired = sys.modules[load_handler("WebhookSubscriptionFunction").__module__].dependencies()
+        finish = manage_subscription("ensure", replace(wired, previous_key_grace_seconds=0))
         booked += [sandbox.book(start_time=START + timedelta(hours=20 + i)) for i in range(3)]
         assert sandbox.deliver_pending(timeout=30)
 

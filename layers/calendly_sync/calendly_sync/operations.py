@@ -1,7 +1,8 @@
 """What ValidateCredentialsFunction and WebhookSubscriptionFunction do, over the adapters.
 
 Each returns the JSON answer its function gives; errors a person should read become a
-``valid: false`` / ``ok: false`` answer with a message, never a stack trace.
+``valid: false`` / ``ok: false`` answer with a message, never a stack trace. The adapters,
+the settings and the clock come in as ``OperationsDependencies``, built by the handlers.
 """
 
 from __future__ import annotations
@@ -9,38 +10,88 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from calendly_sync import records, scopes, subscriptions
-from calendly_sync.adapters import secrets
 from calendly_sync.adapters.calendly import CalendlyClient
-from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.connection import check_token, granted_event_scopes, load_connection
 from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable, ConfigurationError, SecretUnavailable
 from calendly_sync.observability import logger, metrics
-from calendly_sync.settings import get_settings
+from calendly_sync.records import AttributeValue
+from calendly_sync.settings import Settings
 
 SUBSCRIPTION_ACTIONS = ("ensure", "status", "delete", "rotate-key")
 _MAX_TOKEN_LENGTH = 4096
 _EVENT_SCOPES = frozenset(need.scope for need in scopes.REQUIRED_SCOPES if need.events)
 
 
-def _now() -> str:
-    return records.format_utc(datetime.now(UTC))
+class SyncStateTable(Protocol):
+    """The sync-state items these use (``adapters.dynamodb.CalendlyTable``)."""
+
+    def sync_state(self, name: str) -> dict[str, Any] | None: ...
+
+    def put_sync_state(self, name: str, attributes: Mapping[str, AttributeValue]) -> None: ...
 
 
-def _table() -> CalendlyTable:
-    return CalendlyTable(get_settings().table_name)
+class TokenStore(Protocol):
+    """``adapters.secrets.TokenSecret``."""
+
+    def stored_token(self, *, force_fetch: bool = False) -> dict[str, Any] | None: ...
+
+    def save_token(self, token: str, metadata: dict[str, Any]) -> None: ...
+
+
+class SigningKeyStore(Protocol):
+    """``adapters.secrets.SigningKeySecret``: the whole secret, read afresh, and written."""
+
+    def state(self) -> dict[str, Any]: ...
+
+    def write(self, state: dict[str, Any]) -> None: ...
+
+
+#: A Calendly client for a token (interactive: answers at once, no retries).
+CalendlyFactory = Callable[[str], CalendlyClient]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionDependencies:
+    """What the subscription work needs, for WebhookSubscriptionFunction and the poller's check."""
+
+    table: SyncStateTable
+    #: The stack's own webhook route, given to Calendly.
+    webhook_url: str
+    signing_keys: SigningKeyStore
+    #: Unix seconds now.
+    clock: Callable[[], float] = time.time
+    previous_key_grace_seconds: float = subscriptions.PREVIOUS_KEY_GRACE_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class OperationsDependencies:
+    """What ValidateCredentialsFunction and WebhookSubscriptionFunction work with, built by their handlers."""
+
+    settings: Settings
+    table: SyncStateTable
+    token: TokenStore
+    signing_keys: SigningKeyStore
+    calendly: CalendlyFactory
+    #: Unix seconds now.
+    clock: Callable[[], float] = time.time
+    previous_key_grace_seconds: float = subscriptions.PREVIOUS_KEY_GRACE_SECONDS
+
+
+def _timestamp(clock: Callable[[], float]) -> str:
+    return records.format_utc(datetime.fromtimestamp(clock(), UTC))
 
 
 # --- ValidateCredentialsFunction ---------------------------------------------------------
 
 
-def validate_credentials(payload: Any) -> dict[str, Any]:
+def validate_credentials(payload: Any, deps: OperationsDependencies) -> dict[str, Any]:
     """``{"token": ...}`` checks then saves; ``{}`` re-checks the stored token."""
     if not isinstance(payload, dict) or (set(payload) - {"token"}):
         return _refusal(
@@ -48,7 +99,7 @@ def validate_credentials(payload: Any) -> dict[str, Any]:
         )
     recheck = "token" not in payload
     if recheck:
-        stored = secrets.stored_token(force_fetch=True)
+        stored = deps.token.stored_token(force_fetch=True)
         if stored is None:
             return _refusal('no token is stored yet: connect first with {"token": "<Personal Access Token>"}')
         token = stored["token"]
@@ -60,11 +111,11 @@ def validate_credentials(payload: Any) -> dict[str, Any]:
             )
 
     try:
-        verdict = check_token(CalendlyClient(get_settings().calendly_api_base_url, token))
+        verdict = check_token(deps.calendly(token))
     except CalendlyUnavailable as error:
         return _refusal(f"{error}: nothing was changed, try again shortly")
 
-    checked_at = _now()
+    checked_at = _timestamp(deps.clock)
     metrics.add_dimension(name="Outcome", value="valid" if verdict.valid else "invalid")
     metrics.add_metric(name="ConnectionChecks", unit=MetricUnit.Count, value=1)
     logger.info(
@@ -74,10 +125,10 @@ def validate_credentials(payload: Any) -> dict[str, Any]:
         failed_checks=[check.name for check in verdict.checks if not check.ok],
         organization=verdict.organization,
     )
-    table = _table()
+    table = deps.table
     if verdict.valid:
         if not recheck:
-            secrets.save_token(
+            deps.token.save_token(
                 token, {"user": verdict.user, "organization": verdict.organization, "checked_at": checked_at}
             )
         table.put_sync_state(
@@ -129,26 +180,28 @@ def _refusal(message: str) -> dict[str, Any]:
 # --- WebhookSubscriptionFunction ----------------------------------------------------------
 
 
-def manage_subscription(action: str) -> dict[str, Any]:
+def manage_subscription(action: str, deps: OperationsDependencies) -> dict[str, Any]:
     """``ensure`` (default), ``status``, ``delete`` or ``rotate-key``; answers what was found or done."""
     if action not in SUBSCRIPTION_ACTIONS:
         return subscriptions.Outcome(
             False, action, f"unknown action {action!r}: use one of {', '.join(SUBSCRIPTION_ACTIONS)}"
         ).as_response()
-    settings = get_settings()
-    if not settings.webhook_url:
+    webhook_url = deps.settings.webhook_url
+    if not webhook_url:
         raise ConfigurationError("WEBHOOK_URL is not set")
-    stored = secrets.stored_token()
+    stored = deps.token.stored_token()
     if stored is None:
         return subscriptions.Outcome(
             False,
             action,
             'no Calendly token is stored: connect first (ValidateCredentialsFunction {"token": ...})',
         ).as_response()
-    client = CalendlyClient(settings.calendly_api_base_url, stored["token"])
-    table = _table()
+    client = deps.calendly(stored["token"])
+    work = SubscriptionDependencies(
+        deps.table, webhook_url, deps.signing_keys, deps.clock, deps.previous_key_grace_seconds
+    )
     try:
-        outcome = run_subscription_action(action, client, table, settings.webhook_url)
+        outcome = run_subscription_action(action, client, work)
     except CalendlyUnavailable as error:
         outcome = subscriptions.Outcome(False, action, f"{error}: nothing was changed, try again shortly")
     except CalendlyRejected as rejected:
@@ -160,9 +213,10 @@ def manage_subscription(action: str) -> dict[str, Any]:
 
 
 def run_subscription_action(
-    action: str, client: CalendlyClient, table: CalendlyTable, webhook_url: str
+    action: str, client: CalendlyClient, deps: SubscriptionDependencies
 ) -> subscriptions.Outcome:
     """The subscription work itself, for this function and for the poller's check each run."""
+    table = deps.table
     connected = load_connection(table, client)
     connection, user, organization, scope = (
         connected.record,
@@ -170,11 +224,11 @@ def run_subscription_action(
         connected.organization,
         connected.scope,
     )
-    keys = secrets.signing_key_state()
+    keys = deps.signing_keys.state()
     record = table.sync_state("SUBSCRIPTION") or {}
     token_checked_at = str(connection.get("checked_at") or "")
     target = subscriptions.Target(
-        webhook_url=webhook_url,
+        webhook_url=deps.webhook_url,
         organization=organization,
         scope=scope,
         user=user if scope == "user" else None,
@@ -183,6 +237,7 @@ def run_subscription_action(
         left_out=_known_left_out(connection, record, token_checked_at),
         previous_key=keys.get("previous"),
         rotated_at=keys.get("rotated_at"),
+        previous_key_grace_seconds=deps.previous_key_grace_seconds,
     )
 
     def granted() -> set[str]:
@@ -197,30 +252,32 @@ def run_subscription_action(
             "SUBSCRIPTION",
             {
                 "owned": json.dumps(remaining),
-                "checked_at": _now(),
+                "checked_at": _timestamp(deps.clock),
                 "last_action": "deleted",
                 "ok": outcome.ok,
             },
         )
         return outcome
     if action == "rotate-key":
-        return _rotate_key(client, table, target, keys, granted, token_checked_at)
+        return _rotate_key(client, deps, target, keys, granted, token_checked_at)
 
-    outcome = subscriptions.ensure(client, target, granted_event_scopes=granted)
+    outcome = subscriptions.ensure(client, target, deps.clock(), granted_event_scopes=granted)
     # Created again after one was recorded: it went missing.
     outcome.unhealthy |= outcome.action == "created" and bool(record.get("uri"))
     if outcome.ok:
-        settled = subscriptions.without_spent_previous(keys, outcome.owned, time.time())
+        settled = subscriptions.without_spent_previous(
+            keys, outcome.owned, deps.clock(), grace_seconds=deps.previous_key_grace_seconds
+        )
         if settled != keys:
-            secrets.write_signing_keys(settled)
+            deps.signing_keys.write(settled)
             outcome.notes.append("the previous signing key is no longer accepted (rotation finished)")
-    _record(table, outcome, token_checked_at)
+    _record(deps, outcome, token_checked_at)
     return outcome
 
 
 def _rotate_key(
     client: CalendlyClient,
-    table: CalendlyTable,
+    deps: SubscriptionDependencies,
     target: subscriptions.Target,
     keys: dict[str, Any],
     granted: Callable[[], set[str]],
@@ -237,12 +294,12 @@ def _rotate_key(
     pending = subscriptions.with_next_key(keys)
     if pending != keys:
         try:
-            secrets.write_signing_keys(pending)
+            deps.signing_keys.write(pending)
         except SecretUnavailable as error:
             return subscriptions.Outcome(
                 False, "rotate-key", f"{error}: the signing key was not rotated, nothing was changed"
             )
-    now = time.time()
+    now = deps.clock()
     rotating = replace(target, signing_key=pending["next"], previous_key=keys["current"], rotated_at=now)
     not_rotated = (
         "the signing key was not rotated: the current key and its subscription are unchanged and "
@@ -261,9 +318,9 @@ def _rotate_key(
         outcome.action, outcome.message = "rotate-key", f"{outcome.message}: {not_rotated}"
         return outcome
     # Recorded first: from here the new subscription is provably ours.
-    _record(table, outcome, token_checked_at)
+    _record(deps, outcome, token_checked_at)
     try:
-        secrets.write_signing_keys(subscriptions.promoted_next_key(pending, now))
+        deps.signing_keys.write(subscriptions.promoted_next_key(pending, now))
     except SecretUnavailable as error:
         outcome.ok, outcome.action = False, "rotate-key"
         outcome.message = (
@@ -274,15 +331,16 @@ def _rotate_key(
     outcome.action, outcome.unhealthy = "rotated", False
     outcome.message = "signing key rotated; " + outcome.message
     outcome.notes.append(
-        "the previous key is still accepted until its subscription is gone and 15 minutes pass"
+        "the previous key is still accepted until its subscription is gone and "
+        f"{deps.previous_key_grace_seconds / 60:g} minutes pass"
     )
     return outcome
 
 
-def _record(table: CalendlyTable, outcome: subscriptions.Outcome, token_checked_at: str) -> None:
+def _record(deps: SubscriptionDependencies, outcome: subscriptions.Outcome, token_checked_at: str) -> None:
     """What the next run trusts: which subscriptions we made, and which events were left out."""
     subscription = outcome.subscription or {}
-    table.put_sync_state(
+    deps.table.put_sync_state(
         "SUBSCRIPTION",
         {
             "uri": subscription.get("uri"),
@@ -293,7 +351,7 @@ def _record(table: CalendlyTable, outcome: subscriptions.Outcome, token_checked_
             "left_out": json.dumps(outcome.left_out),
             # Left-out events are tried again once the token is checked again (a new scope, a plan).
             "left_out_for": token_checked_at,
-            "checked_at": _now(),
+            "checked_at": _timestamp(deps.clock),
             "last_action": outcome.action,
             "ok": outcome.ok,
         },

@@ -8,16 +8,24 @@ any arrival order leave the same state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from calendly_sync import records
-from calendly_sync.adapters.dynamodb import CalendlyTable
+from calendly_sync.adapters.dynamodb import ChangeOutcome
 from calendly_sync.ingest import KNOWN_EVENTS, resource_changes
 from calendly_sync.models import parse_envelope
 from calendly_sync.observability import logger, metrics
-from calendly_sync.settings import get_settings
+from calendly_sync.records import Change, Origin
+
+
+class ChangeWriter(Protocol):
+    """``adapters.dynamodb.CalendlyTable``: idempotent, newer-wins writes."""
+
+    def apply_changes(self, changes: Sequence[Change], *, origin: Origin) -> ChangeOutcome: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +37,11 @@ class Projection:
     unrecognized: bool
 
 
-def project_delivery(body_text: str, *, dedupe_key: str | None = None) -> Projection:
+def project_delivery(body_text: str, table: ChangeWriter, *, dedupe_key: str | None = None) -> Projection:
     """Apply the resources in one stored delivery body (``NotAnEnvelope`` if it is not one)."""
     envelope = parse_envelope(body_text)
     changes = resource_changes(envelope)
-    outcome = CalendlyTable(get_settings().table_name).apply_changes(changes, origin=records.WEBHOOK)
+    outcome = table.apply_changes(changes, origin=records.WEBHOOK)
     projection = Projection(
         event=envelope.event,
         applied=len(outcome.applied),

@@ -7,24 +7,53 @@ Where a delivery enters: ``functions/receive_webhook/app.py``; where it is check
 Order matters and is cheap first: size, signature over the raw bytes, envelope, then one
 conditional PutItem of the delivery's audit record. Nothing else runs on this path: the
 resources the delivery carries are applied by ``projector`` from the table's stream.
+
+The handler builds ``ReceiverDependencies`` (settings, table, signing keys, clock) once per
+container; nothing here reads the environment or makes an adapter.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from calendly_sync import signature
-from calendly_sync.adapters import secrets
-from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.errors import CalendlySyncError, PayloadTooLarge, SignatureRejected
 from calendly_sync.ingest import KNOWN_EVENTS, plan_delivery
 from calendly_sync.models import decode_body, parse_envelope
 from calendly_sync.observability import logger, metrics
-from calendly_sync.settings import get_settings
+
+if TYPE_CHECKING:
+    from calendly_sync.records import DeliveryItem
+    from calendly_sync.settings import Settings
+
+
+class DeliveryStore(Protocol):
+    """``adapters.dynamodb.CalendlyTable``: one conditional write, False for a repeat."""
+
+    def record_delivery(self, delivery: DeliveryItem) -> bool: ...
+
+
+class SigningKeys(Protocol):
+    """``adapters.secrets.SigningKeySecret``: the keys to accept, cached, and re-read now and then."""
+
+    def signing_keys(self) -> tuple[str, ...]: ...
+
+    def refreshed_signing_keys(self) -> tuple[str, ...] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverDependencies:
+    settings: Settings
+    table: DeliveryStore
+    keys: SigningKeys
+    #: Unix seconds now: a signature's age is judged against it.
+    clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +67,14 @@ class DeliveryReceipt:
 
 
 def accept_delivery(
-    raw_body: bytes, signature_header: str | None, *, now: float | None = None
+    raw_body: bytes, signature_header: str | None, deps: ReceiverDependencies
 ) -> DeliveryReceipt:
     """Verify and store one delivery; raises a ``DeliveryRejected`` for what must be refused."""
-    settings = get_settings()
-    now = time.time() if now is None else now
+    settings = deps.settings
+    now = deps.clock()
     if len(raw_body) > settings.max_webhook_body_bytes:
         raise PayloadTooLarge(f"body is larger than {settings.max_webhook_body_bytes} bytes")
-    _verify(signature_header, raw_body, now)
+    _verify(signature_header, raw_body, now, deps)
     body_text = decode_body(raw_body)
     envelope = parse_envelope(body_text)
 
@@ -55,7 +84,7 @@ def accept_delivery(
         received_at=datetime.fromtimestamp(now, UTC),
         retention_days=settings.delivery_retention_days,
     )
-    stored = CalendlyTable(settings.table_name).record_delivery(plan.delivery)
+    stored = deps.table.record_delivery(plan.delivery)
 
     # Unknown event names are stored, but must not grow the metric's dimensions without bound.
     metrics.add_dimension(name="Event", value=plan.event if plan.event in KNOWN_EVENTS else "other")
@@ -72,8 +101,8 @@ def accept_delivery(
     )
 
 
-def _verify(header: str | None, raw_body: bytes, now: float) -> None:
-    settings = get_settings()
+def _verify(header: str | None, raw_body: bytes, now: float, deps: ReceiverDependencies) -> None:
+    settings = deps.settings
 
     def check(keys: tuple[str, ...]) -> None:
         signature.verify(
@@ -86,13 +115,13 @@ def _verify(header: str | None, raw_body: bytes, now: float) -> None:
         )
 
     try:
-        check(secrets.signing_keys())
+        check(deps.keys.signing_keys())
     except SignatureRejected as rejected:
         if rejected.reason != "mismatch":
             raise
         # The key may have been rotated since it was cached: read it again, once in a while.
         try:
-            fresh = secrets.refreshed_signing_keys()
+            fresh = deps.keys.refreshed_signing_keys()
         except CalendlySyncError as unreadable:
             # The cached keys said no; a Secrets Manager outage must not turn that into a 5xx.
             logger.warning("signing keys could not be re-read", reason=unreadable.reason)

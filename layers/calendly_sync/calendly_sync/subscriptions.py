@@ -56,6 +56,8 @@ class Target:
     #: During a rotation: the key being replaced, and when the rotation started (unix seconds).
     previous_key: str | None = None
     rotated_at: float | None = None
+    #: How long our subscription on the previous key keeps running after a rotation started.
+    previous_key_grace_seconds: float = PREVIOUS_KEY_GRACE_SECONDS
 
     @property
     def events(self) -> tuple[str, ...]:
@@ -81,7 +83,7 @@ class Target:
         return (
             subscription.get("state") == "active"
             and self.key_of(subscription) == key_fingerprint(self.previous_key)
-            and now - self.rotated_at < PREVIOUS_KEY_GRACE_SECONDS
+            and now - self.rotated_at < self.previous_key_grace_seconds
         )
 
     def problems(self, subscription: Mapping[str, Any]) -> list[str]:
@@ -320,13 +322,19 @@ def promoted_next_key(state: Mapping[str, Any], now: float) -> dict[str, Any]:
     return {"current": state["next"], "previous": state["current"], "rotated_at": int(now)}
 
 
-def without_spent_previous(state: Mapping[str, Any], owned: Mapping[str, str], now: float) -> dict[str, Any]:
-    """Drop ``previous`` once none of our subscriptions uses it and the grace period has passed."""
+def without_spent_previous(
+    state: Mapping[str, Any],
+    owned: Mapping[str, str],
+    now: float,
+    *,
+    grace_seconds: float = PREVIOUS_KEY_GRACE_SECONDS,
+) -> dict[str, Any]:
+    """Drop ``previous`` once none of our subscriptions uses it and ``grace_seconds`` have passed."""
     previous = state.get("previous")
     if not previous:
         return dict(state)
     still_used = key_fingerprint(previous) in owned.values()
-    if still_used or now - float(state.get("rotated_at") or 0) < PREVIOUS_KEY_GRACE_SECONDS:
+    if still_used or now - float(state.get("rotated_at") or 0) < grace_seconds:
         return dict(state)
     return {name: value for name, value in state.items() if name != "previous"}
 

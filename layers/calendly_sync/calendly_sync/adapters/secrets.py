@@ -1,10 +1,15 @@
-"""Secrets Manager, through Powertools parameters (cached across invocations with a max age)."""
+"""Secrets Manager, through Powertools parameters (cached across invocations with a max age).
+
+Each secret is an object built with its id and cache age (from ``Settings``) by the handler
+that wires the function; nothing here reads the settings or the environment.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import time
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -17,7 +22,6 @@ from aws_lambda_powertools.utilities.parameters.exceptions import (
 
 from calendly_sync.adapters.aws_clients import AWS_CLIENT_CONFIG
 from calendly_sync.errors import ConfigurationError, SecretUnavailable
-from calendly_sync.settings import get_settings
 
 # A forged delivery fails verification too; re-reading the keys on every failure would let a
 # flood of them turn into a flood of Secrets Manager calls.
@@ -30,89 +34,91 @@ def _provider() -> SecretsProvider:
     return SecretsProvider(boto_config=AWS_CLIENT_CONFIG)
 
 
-def signing_keys() -> tuple[str, ...]:
-    """The webhook signing keys to accept: ``current``, then ``next`` and ``previous`` if present.
+@dataclass(frozen=True, slots=True)
+class SigningKeySecret:
+    """WebhookSigningKeySecret: ``{"current", "next"?, "previous"?, "rotated_at"?}``.
 
-    ``next`` is a rotation's new key, accepted from the moment it is written: Calendly may sign
-    with it as soon as the subscription made with it exists, before it becomes ``current``.
+    ``secret_id`` None (SIGNING_KEY_SECRET_ARN unset) fails on first use, not when wired, so a
+    function that never needs the keys still runs.
     """
-    return _read_signing_keys(force_fetch=False)
 
+    secret_id: str | None
+    max_age_seconds: int = 300
 
-def refreshed_signing_keys() -> tuple[str, ...] | None:
-    """The keys read afresh (a rotation may have happened), at most once a minute, else None."""
-    global _last_forced_refresh
-    now = time.monotonic()
-    if now - _last_forced_refresh < _FORCED_REFRESH_INTERVAL_SECONDS:
-        return None
-    _last_forced_refresh = now
-    return _read_signing_keys(force_fetch=True)
+    def signing_keys(self) -> tuple[str, ...]:
+        """The webhook signing keys to accept: ``current``, then ``next`` and ``previous`` if present.
 
+        ``next`` is a rotation's new key, accepted from the moment it is written: Calendly may sign
+        with it as soon as the subscription made with it exists, before it becomes ``current``.
+        """
+        return self._read_signing_keys(force_fetch=False)
 
-def _read_signing_keys(*, force_fetch: bool) -> tuple[str, ...]:
-    settings = get_settings()
-    if not settings.signing_key_secret_id:
-        raise ConfigurationError("SIGNING_KEY_SECRET_ARN is not set")
-    value = _get_json_secret(
-        settings.signing_key_secret_id, max_age=settings.secret_max_age_seconds, force_fetch=force_fetch
-    )
-    current = value.get("current")
-    if not isinstance(current, str) or not current:
-        raise ConfigurationError("the signing key secret has no 'current' key")
-    accepted = [current]
-    for member in ("next", "previous"):
-        key = value.get(member)
-        if key is not None and not isinstance(key, str):
-            raise ConfigurationError(f"the signing key secret's {member!r} key is not a string")
-        if key:
-            accepted.append(key)
-    return tuple(accepted)
-
-
-def signing_key_state() -> dict[str, Any]:
-    """The whole signing key secret, read afresh: ``current``, ``next``, ``previous``, ``rotated_at``."""
-    settings = get_settings()
-    if not settings.signing_key_secret_id:
-        raise ConfigurationError("SIGNING_KEY_SECRET_ARN is not set")
-    state = _get_json_secret(
-        settings.signing_key_secret_id, max_age=settings.secret_max_age_seconds, force_fetch=True
-    )
-    if not isinstance(state.get("current"), str) or not state["current"]:
-        raise ConfigurationError("the signing key secret has no 'current' key")
-    return state
-
-
-def write_signing_keys(state: dict[str, Any]) -> None:
-    settings = get_settings()
-    if not settings.signing_key_secret_id:
-        raise ConfigurationError("SIGNING_KEY_SECRET_ARN is not set")
-    _put_json_secret(settings.signing_key_secret_id, state)
-
-
-def stored_token(*, force_fetch: bool = False) -> dict[str, Any] | None:
-    """``{"token", ...metadata}`` from CalendlyTokenSecret, or None while no token was saved."""
-    settings = get_settings()
-    if not settings.token_secret_id:
-        raise ConfigurationError("TOKEN_SECRET_ARN is not set")
-    try:
-        value = _get_json_secret(
-            settings.token_secret_id, max_age=settings.secret_max_age_seconds, force_fetch=force_fetch
-        )
-    except SecretUnavailable as error:
-        # The template creates the secret empty: no version yet means nobody connected.
-        if "ResourceNotFoundException" in str(error):
+    def refreshed_signing_keys(self) -> tuple[str, ...] | None:
+        """The keys read afresh (a rotation may have happened), at most once a minute, else None."""
+        global _last_forced_refresh
+        now = time.monotonic()
+        if now - _last_forced_refresh < _FORCED_REFRESH_INTERVAL_SECONDS:
             return None
-        raise
-    token = value.get("token")
-    return value if isinstance(token, str) and token else None
+        _last_forced_refresh = now
+        return self._read_signing_keys(force_fetch=True)
+
+    def _read_signing_keys(self, *, force_fetch: bool) -> tuple[str, ...]:
+        value = _get_json_secret(self._id(), max_age=self.max_age_seconds, force_fetch=force_fetch)
+        current = value.get("current")
+        if not isinstance(current, str) or not current:
+            raise ConfigurationError("the signing key secret has no 'current' key")
+        accepted = [current]
+        for member in ("next", "previous"):
+            key = value.get(member)
+            if key is not None and not isinstance(key, str):
+                raise ConfigurationError(f"the signing key secret's {member!r} key is not a string")
+            if key:
+                accepted.append(key)
+        return tuple(accepted)
+
+    def state(self) -> dict[str, Any]:
+        """The whole secret, read afresh: ``current``, ``next``, ``previous``, ``rotated_at``."""
+        state = _get_json_secret(self._id(), max_age=self.max_age_seconds, force_fetch=True)
+        if not isinstance(state.get("current"), str) or not state["current"]:
+            raise ConfigurationError("the signing key secret has no 'current' key")
+        return state
+
+    def write(self, state: dict[str, Any]) -> None:
+        _put_json_secret(self._id(), state)
+
+    def _id(self) -> str:
+        if not self.secret_id:
+            raise ConfigurationError("SIGNING_KEY_SECRET_ARN is not set")
+        return self.secret_id
 
 
-def save_token(token: str, metadata: dict[str, Any]) -> None:
-    """Store a token Calendly accepted, with what was learnt about it (never call this otherwise)."""
-    settings = get_settings()
-    if not settings.token_secret_id:
-        raise ConfigurationError("TOKEN_SECRET_ARN is not set")
-    _put_json_secret(settings.token_secret_id, {**metadata, "token": token})
+@dataclass(frozen=True, slots=True)
+class TokenSecret:
+    """CalendlyTokenSecret: ``{"token", ...what was learnt when it was checked}``."""
+
+    secret_id: str | None
+    max_age_seconds: int = 300
+
+    def stored_token(self, *, force_fetch: bool = False) -> dict[str, Any] | None:
+        """``{"token", ...metadata}``, or None while no token was saved."""
+        try:
+            value = _get_json_secret(self._id(), max_age=self.max_age_seconds, force_fetch=force_fetch)
+        except SecretUnavailable as error:
+            # The template creates the secret empty: no version yet means nobody connected.
+            if "ResourceNotFoundException" in str(error):
+                return None
+            raise
+        token = value.get("token")
+        return value if isinstance(token, str) and token else None
+
+    def save_token(self, token: str, metadata: dict[str, Any]) -> None:
+        """Store a token Calendly accepted, with what was learnt about it (never call this otherwise)."""
+        _put_json_secret(self._id(), {**metadata, "token": token})
+
+    def _id(self) -> str:
+        if not self.secret_id:
+            raise ConfigurationError("TOKEN_SECRET_ARN is not set")
+        return self.secret_id
 
 
 def _put_json_secret(secret_id: str, value: dict[str, Any]) -> None:
