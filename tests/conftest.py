@@ -142,6 +142,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAws]:
             "WebhookSigningKeySecret": signing_arn,
             "CalendlyTokenSecret": token_arn,
             "WebhookApi": "hooks-test",
+            "CalendlyEventBus": "calendly-test-bus",
         }
         # One process plays every function: their environments merged (the same wiring).
         for logical_id in stack.function_ids():
