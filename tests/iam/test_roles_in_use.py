@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
@@ -22,9 +23,9 @@ from werkzeug.wrappers import Request, Response
 
 from calendly_sync.records import sync_state_key
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
-from local.lambda_runtime import FakeLambdaContext, http_api_event, load_handler
+from local.lambda_runtime import FakeLambdaContext, http_api_event, load_handler, signed_delivery_event
 from local.stream_pump import StreamPump
-from tests.conftest import LocalAws, calendly_invitee_statuses
+from tests.conftest import SIGNING_KEY, LocalAws, calendly_invitee_statuses, sample_event
 from tests.iam.conftest import FunctionRoles
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -202,3 +203,104 @@ def test_a_call_outside_the_role_is_refused_by_action_and_by_resource(
     assert roles.denials[1].startswith(f"PutItem on {tables}/someone-elses: AccessDenied")
     assert roles.denials[2].startswith(f"GetItem on {tables}/calendly-test: AccessDenied")
     assert all("ReceiveWebhookFunctionRole" in denial for denial in roles.denials)
+
+
+def consumer_queue(roles: FunctionRoles) -> tuple[Any, str]:
+    """A consumer's rule on the bus feeding a queue (every calendly-sync event)."""
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    url = sqs.create_queue(QueueName="calendly-test-consumer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="consumer", EventBusName=roles.event_bus_name, EventPattern='{"source": ["calendly-sync"]}'
+    )
+    events.put_targets(Rule="consumer", EventBusName=roles.event_bus_name, Targets=[{"Id": "q", "Arn": arn}])
+    return sqs, url
+
+
+def received(sqs: Any, url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        messages += [json.loads(m["Body"]) for m in batch]
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    return messages
+
+
+@pytest.mark.slow
+def test_the_publisher_publishes_and_keeps_its_ledger_with_only_its_own_role(
+    aws: LocalAws, calendly: CalendlySandbox, function_roles: FunctionRoles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a connected stack to which Calendly delivered a booking, its cancellation, an event
+    # type's change and a routing form submission (received and projected), and a consumer's
+    # rule on the bus
+    roles = function_roles
+    monkeypatch.setenv("EVENT_BUS_NAME", roles.event_bus_name)
+    token = calendly.add_token(TokenSpec(role="owner"))
+    assert invoke(roles, "ValidateCredentialsFunction", {"token": token})["valid"] is True
+    for name in (
+        "invitee_created",
+        "invitee_canceled",
+        "event_type_updated",
+        "routing_form_submission_created",
+    ):
+        body = json.loads(sample_event(name)["body"])
+        answer = load_handler("ReceiveWebhookFunction")(
+            signed_delivery_event(body, SIGNING_KEY),
+            FakeLambdaContext(function_name="ReceiveWebhookFunction"),
+        )
+        assert answer["statusCode"] == 200, name
+    assert aws.project() == 4
+    sqs, url = consumer_queue(roles)
+
+    # When Lambda reads the stream with the publisher's role and hands it the records
+    def pump() -> StreamPump:
+        return StreamPump(
+            roles.client_as("PublishChangesFunction", "dynamodbstreams"),
+            roles.stream_arn,
+            "PublishChangesFunction",
+        )
+
+    first = pump()
+    assert roles.run_as("PublishChangesFunction", first.drain) > 0
+    assert roles.denials == [] and first.failures == [], roles.denials
+
+    # Then the changes reached the bus (PutEvents on its bus), each once, with the organization
+    # read from the connection (GetItem)
+    events = received(sqs, url)
+    assert events and all(e["source"] == "calendly-sync" for e in events)
+    change_ids = [e["detail"]["change_id"] for e in events]
+    assert len(change_ids) == len(set(change_ids))
+    assert {e["detail"]["organization"] for e in events} == {calendly.organization_uri}
+
+    # And the same records read again (Lambda re-sending a batch) publish nothing: the ledger
+    # was written (BatchWriteItem) and is read back (BatchGetItem) with the role
+    again = pump()
+    assert roles.run_as("PublishChangesFunction", again.drain) > 0
+    assert roles.denials == [] and again.failures == [] and received(sqs, url) == []
+
+    # And a batch it gives up on is parked in its own failure queue with its role
+    parking = roles.client_as("PublishChangesFunction", "sqs")
+    roles.run_as(
+        "PublishChangesFunction",
+        lambda: parking.send_message(
+            QueueUrl=roles.publish_failure_queue_url, MessageBody='{"requestContext": {}}'
+        ),
+    )
+    assert roles.denials == [], roles.denials
+    # ...but not in another's, nor onto another bus
+    refused = []
+    for call in (
+        lambda: parking.send_message(QueueUrl=roles.failure_queue_url, MessageBody="{}"),
+        lambda: roles.client_as("PublishChangesFunction", "events").put_events(
+            Entries=[
+                {"Source": "calendly-sync", "DetailType": "x", "Detail": "{}", "EventBusName": "default"}
+            ]
+        ),
+    ):
+        try:
+            roles.run_as("PublishChangesFunction", call)
+        except ClientError as error:
+            refused.append(error.response["ResponseMetadata"]["HTTPStatusCode"])
+    assert refused == [403, 403] and len(roles.denials) == 2
