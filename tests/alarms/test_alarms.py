@@ -21,8 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import boto3
 import pytest
+from moto.events.models import EventsBackend
 
 import calendly_sync
 from calendly_sync.ingest import KNOWN_EVENTS
@@ -30,6 +33,7 @@ from calendly_sync.observability import metrics
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler, signed_delivery_event
 from local.stack import function_ids, load_template
+from local.stream_pump import StreamPump
 from tests.conftest import SIGNING_KEY, LocalAws, sample_event
 from tests.iam.roles import translated_template
 
@@ -327,6 +331,42 @@ def scenario_subscription_check_failing(
     return failing_checks(calendly, capsys, hours=2)
 
 
+@contextmanager
+def eventbridge_refusing_every_entry() -> Iterator[None]:
+    """PutEvents answering each entry with an error, as AWS does for a throttled or failed entry."""
+
+    def refuse(self: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"ErrorCode": "InternalFailure", "ErrorMessage": "try again"} for _ in entries]
+
+    with mock.patch.object(EventsBackend, "put_events", refuse):
+        yield
+
+
+def scenario_publish_failing(calendly: CalendlySandbox, capsys: pytest.CaptureFixture[str]) -> list[Period]:
+    """The bus refuses every entry for a quarter-hour: the stream hands the batch again and again."""
+    events = boto3.client("events")
+    bus = os.environ["EVENT_BUS_NAME"]
+    if bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
+        events.create_event_bus(Name=bus)
+    assert deliver(envelope("event_type.updated")) == 200
+    stream_arn = boto3.client("dynamodb").describe_table(TableName=os.environ["TABLE_NAME"])["Table"][
+        "LatestStreamArn"
+    ]
+    pump = StreamPump(boto3.client("dynamodbstreams"), stream_arn, "ProjectDeliveriesFunction")
+    pump.drain()
+    printed_metrics(capsys)
+    publisher = StreamPump(
+        boto3.client("dynamodbstreams"), stream_arn, "PublishChangesFunction", resume_at_failure=True
+    )
+    periods = []
+    with eventbridge_refusing_every_entry(), running_as("PublishChangesFunction"):
+        for _ in range(_number(ALARMS["PublishFailingAlarm"]["EvaluationPeriods"])):
+            publisher.drain()
+            assert publisher.held > 0  # nothing skipped: the change waits on the stream
+            periods.append(printed_metrics(capsys))
+    return periods
+
+
 def scenario_no_deliveries(calendly: CalendlySandbox, capsys: pytest.CaptureFixture[str]) -> list[Period]:
     return healthy_quiet_hours(capsys, hours=_number(ALARMS["NoDeliveriesAlarm"]["EvaluationPeriods"]))
 
@@ -338,6 +378,7 @@ SCENARIOS: dict[str, Callable[[CalendlySandbox, pytest.CaptureFixture[str]], lis
     "SubscriptionUnhealthyAlarm": scenario_subscription_unhealthy,
     "SubscriptionCheckFailingAlarm": scenario_subscription_check_failing,
     "NoDeliveriesAlarm": scenario_no_deliveries,
+    "PublishFailingAlarm": scenario_publish_failing,
 }
 
 
