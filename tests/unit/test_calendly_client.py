@@ -17,6 +17,7 @@ import requests
 from calendly_sync.adapters.calendly import (
     MAX_RATE_LIMIT_WAIT_SECONDS,
     POLLING_RETRIES,
+    TIMEOUT_SECONDS,
     CalendlyClient,
     Page,
     RetryPolicy,
@@ -67,6 +68,7 @@ class Sent:
     json: Any
     headers: dict[str, str]
     allow_redirects: bool
+    timeout: Any = None
 
 
 @dataclass
@@ -85,6 +87,7 @@ class ScriptedSession:
                 kwargs.get("json"),
                 kwargs.get("headers", {}),
                 kwargs.get("allow_redirects", True),
+                kwargs.get("timeout"),
             )
         )
         if not self.script:
@@ -120,6 +123,7 @@ def client_for(
     *,
     retry: RetryPolicy = POLLING_RETRIES,
     deadline: float | None = None,
+    **options: Any,
 ) -> tuple[CalendlyClient, ScriptedSession]:
     session = ScriptedSession(list(script))
     client = CalendlyClient(
@@ -130,6 +134,7 @@ def client_for(
         deadline=deadline,
         sleep=fake_time.sleep,
         clock=fake_time.clock,
+        **options,
     )
     return client, session
 
@@ -146,6 +151,20 @@ def test_every_request_carries_the_token_and_refuses_redirects(fake_time: FakeTi
     assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
     assert sent.allow_redirects is False
     assert TOKEN not in repr(client)
+
+
+def test_every_request_is_bounded_by_the_timeout_given_or_the_default(fake_time: FakeTime) -> None:
+    # Given a client built with no timeout, and one with a short one
+    default, default_session = client_for([answer(body=ME)], fake_time)
+    short, short_session = client_for([answer(body=ME)], fake_time, timeout=(1.0, 0.3))
+
+    # When each makes a request
+    default.current_user()
+    short.current_user()
+
+    # Then each request carries its client's (connect, read) timeout
+    assert default_session.sent[0].timeout == TIMEOUT_SECONDS
+    assert short_session.sent[0].timeout == (1.0, 0.3)
 
 
 def test_collection_follows_every_page_and_keeps_the_other_parameters(fake_time: FakeTime) -> None:
