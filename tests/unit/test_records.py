@@ -19,6 +19,7 @@ from calendly_sync.records import (
     invitee_changes,
     normalize_timestamp,
     same_state,
+    scheduled_event_item,
 )
 from local.samples import Booking
 
@@ -123,6 +124,34 @@ def test_a_version_with_as_of_wins_a_tie_against_one_written_before_it_existed(d
     assert marked > legacy
     # the final flag still decides before as-of does
     assert legacy_final > marked
+
+
+def test_other_resources_order_by_updated_at_then_a_final_state_then_one_digest() -> None:
+    # Given a scheduled event as booked, canceled at the same updated_at, and changed later
+    booking = Booking(start=START)
+    booked = booking.book()["payload"]["scheduled_event"]
+    canceled_tie = {**booked, "status": "canceled"}
+    later = {**booked, "updated_at": "2026-11-03T09:00:00.000000Z"}
+    renamed_tie = {**booked, "name": "Renamed"}
+
+    def version(resource: dict[str, Any]) -> str:
+        item = scheduled_event_item(resource)
+        assert item is not None
+        return item.version
+
+    # Then later beats earlier whatever the state, canceled wins a tie, and two other bodies
+    # of one moment differ, so one of them wins in either arrival order
+    assert version(later) > version(canceled_tie) > version(booked)
+    assert version(renamed_tie) != version(booked)
+    assert version(renamed_tie).split("#")[:2] == version(booked).split("#")[:2]
+
+
+def test_without_updated_at_a_resources_created_at_orders_it() -> None:
+    booking = Booking(start=START)
+    body = booking.book()["payload"]["scheduled_event"]
+    undated = {name: value for name, value in body.items() if name != "updated_at"}
+    item = scheduled_event_item(undated)
+    assert item is not None and item.version.startswith(normalize_timestamp(body["created_at"]) or "?")
 
 
 # --- same_state ---------------------------------------------------------------------------
