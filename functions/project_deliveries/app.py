@@ -19,21 +19,13 @@ from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.errors import DeliveryRejected
 from calendly_sync.observability import logger, metrics
 from calendly_sync.projector import project_delivery
-from calendly_sync.settings import Settings, get_settings
+from calendly_sync.settings import built_per_settings
 from calendly_sync.tracing import tracer
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
-_wired: tuple[Settings, CalendlyTable] | None = None
-
-
-def table() -> CalendlyTable:
-    """Built on the first record and kept for the container's life (again if the settings change)."""
-    global _wired
-    settings = get_settings()
-    if _wired is None or _wired[0] is not settings:
-        _wired = (settings, CalendlyTable(settings.table_name))
-    return _wired[1]
+#: The table the projector writes to, built on the first record.
+table = built_per_settings(lambda settings: CalendlyTable(settings.table_name))
 
 
 def project_record(record: DynamoDBRecord) -> None:

@@ -25,29 +25,22 @@ from calendly_sync.apigw import raw_request_body
 from calendly_sync.errors import CalendlySyncError, SignatureRejected, http_status_for
 from calendly_sync.observability import logger, metrics
 from calendly_sync.receiver import ReceiverDependencies, accept_delivery
-from calendly_sync.settings import get_settings
+from calendly_sync.settings import Settings, built_per_settings
 from calendly_sync.signature import SIGNATURE_HEADER
 
 WEBHOOK_PATH = "/webhooks/calendly"
 
-_wired: ReceiverDependencies | None = None
+
+def _wire(settings: Settings) -> ReceiverDependencies:
+    return ReceiverDependencies(
+        settings=settings,
+        table=CalendlyTable(settings.table_name),
+        keys=SigningKeySecret(settings.signing_key_secret_id, settings.secret_max_age_seconds),
+    )
 
 
-def dependencies() -> ReceiverDependencies:
-    """Built on the first delivery and kept for the container's life.
-
-    Built again only when the settings are (tests and local runs that change the environment
-    clear ``get_settings``, as a new container would start afresh).
-    """
-    global _wired
-    settings = get_settings()
-    if _wired is None or _wired.settings is not settings:
-        _wired = ReceiverDependencies(
-            settings=settings,
-            table=CalendlyTable(settings.table_name),
-            keys=SigningKeySecret(settings.signing_key_secret_id, settings.secret_max_age_seconds),
-        )
-    return _wired
+#: What ``accept_delivery`` works with, built on the first delivery.
+dependencies = built_per_settings(_wire)
 
 
 def _route(resolver: APIGatewayHttpResolver | APIGatewayRestResolver) -> None:

@@ -9,39 +9,21 @@ outcome is in the resource's data, the logs and the SubscriptionFailures metric.
 from __future__ import annotations
 
 import json
-from functools import partial
 from typing import Any
 
 import requests
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from calendly_sync.adapters.calendly import CalendlyClient
-from calendly_sync.adapters.dynamodb import CalendlyTable
-from calendly_sync.adapters.secrets import SigningKeySecret, TokenSecret
 from calendly_sync.observability import logger, metrics
-from calendly_sync.operations import OperationsDependencies, manage_subscription
-from calendly_sync.settings import get_settings
+from calendly_sync.operations import manage_subscription
+from calendly_sync.settings import built_per_settings
 from calendly_sync.tracing import tracer
+from calendly_sync.wiring import operations_dependencies
 
 CUSTOM_RESOURCE_ID = "calendly-webhook-subscription"
 
-_wired: OperationsDependencies | None = None
-
-
-def dependencies() -> OperationsDependencies:
-    """Built on the first invocation and kept for the container's life (again if the settings change)."""
-    global _wired
-    settings = get_settings()
-    if _wired is None or _wired.settings is not settings:
-        age = settings.secret_max_age_seconds
-        _wired = OperationsDependencies(
-            settings=settings,
-            table=CalendlyTable(settings.table_name),
-            token=TokenSecret(settings.token_secret_id, age),
-            signing_keys=SigningKeySecret(settings.signing_key_secret_id, age),
-            calendly=partial(CalendlyClient, settings.calendly_api_base_url),
-        )
-    return _wired
+#: The collaborators ``operations`` works with, built on the first invocation.
+dependencies = built_per_settings(operations_dependencies)
 
 
 @logger.inject_lambda_context

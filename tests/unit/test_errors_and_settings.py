@@ -16,7 +16,7 @@ from calendly_sync.errors import (
     StorageUnavailable,
     http_status_for,
 )
-from calendly_sync.settings import Settings
+from calendly_sync.settings import Settings, built_per_settings, get_settings
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,31 @@ def test_an_invalid_calendly_answer_is_a_kind_of_unavailable_with_its_own_reason
     error = CalendlyAnswerInvalid("Calendly answered GET /users/me with an empty body")
     assert isinstance(error, CalendlyUnavailable)
     assert error.reason == "calendly_answer_invalid"
+
+
+def test_what_a_handler_builds_is_built_once_and_again_only_for_new_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a handler's builder, and settings read from the environment
+    monkeypatch.setenv("TABLE_NAME", "first-table")
+    get_settings.cache_clear()
+    built: list[str] = []
+
+    def build(settings: Settings) -> str:
+        built.append(settings.table_name)
+        return f"adapter for {settings.table_name}"
+
+    dependencies = built_per_settings(build)
+    assert built == []  # nothing at import time
+
+    # When it is asked for three times, the environment changing (and the settings read again)
+    # before the third, as a new container would
+    first, second = dependencies(), dependencies()
+    monkeypatch.setenv("TABLE_NAME", "second-table")
+    get_settings.cache_clear()
+    third = dependencies()
+    get_settings.cache_clear()
+
+    # Then nothing was built before the first call, once for the first settings, once for the new
+    assert built == ["first-table", "second-table"]
+    assert first is second and third == "adapter for second-table"

@@ -7,7 +7,7 @@ themselves are read from Secrets Manager by ``adapters.secrets``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
@@ -122,3 +122,21 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 def get_settings() -> Settings:
     """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
     return Settings.from_environment()
+
+
+def built_per_settings[Built](build: Callable[[Settings], Built]) -> Callable[[], Built]:
+    """What a handler builds from the settings (its adapters, its clock), once per container.
+
+    Built on the first call, not at import (no I/O then), and again only when the settings
+    are new: tests and local runs that change the environment clear ``get_settings``, as a
+    new container would start afresh.
+    """
+    built: list[tuple[Settings, Built]] = []
+
+    def current() -> Built:
+        settings = get_settings()
+        if not built or built[0][0] is not settings:
+            built[:] = [(settings, build(settings))]
+        return built[0][1]
+
+    return current

@@ -1,0 +1,27 @@
+"""What ValidateCredentialsFunction and WebhookSubscriptionFunction hand ``operations``.
+
+Both functions work with the same collaborators; building them here keeps the two handlers
+thin and alike. The receiver's handler wires its own (it must not load ``operations``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from calendly_sync.adapters.calendly import CalendlyClient
+from calendly_sync.adapters.dynamodb import CalendlyTable
+from calendly_sync.adapters.secrets import SigningKeySecret, TokenSecret
+from calendly_sync.operations import OperationsDependencies
+from calendly_sync.settings import Settings
+
+
+def operations_dependencies(settings: Settings) -> OperationsDependencies:
+    age = settings.secret_max_age_seconds
+    return OperationsDependencies(
+        settings=settings,
+        table=CalendlyTable(settings.table_name),
+        token=TokenSecret(settings.token_secret_id, age),
+        signing_keys=SigningKeySecret(settings.signing_key_secret_id, age),
+        # Interactive calls: answered at once, never retried.
+        calendly=partial(CalendlyClient, settings.calendly_api_base_url),
+    )
