@@ -101,7 +101,7 @@ def backfill_fraction(since: datetime, answer: Mapping[str, Any], now: datetime)
     return min(1.0, max(0.0, (end - since).total_seconds() / total))
 
 
-# The layer's poller parses stored times too (poller._parse_time, through records); ops/ keeps
+# The layer's poller parses stored times too (poll_plan.parse_time, through records); ops/ keeps
 # its own few lines because it runs with boto3 alone, without the layer on the import path.
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:

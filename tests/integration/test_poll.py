@@ -335,24 +335,34 @@ def test_the_poll_writes_what_webhooks_write(aws: LocalAws, calendly: CalendlySa
     assert {"entity", "start_time", "version", "raw", "gsi1pk"} <= set(event)
 
 
-def test_slow_responses_time_out_and_are_retried(
-    aws: LocalAws, calendly: CalendlySandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_slow_responses_time_out_and_are_retried(aws: LocalAws, calendly: CalendlySandbox) -> None:
     import threading
 
-    from calendly_sync.adapters import calendly as calendly_adapter
+    from calendly_sync.adapters.secrets import TokenSecret
+    from calendly_sync.poll_dependencies import CalendlyClients, PollDependencies
+    from calendly_sync.poller import poll as run_poll
+    from calendly_sync.settings import get_settings
 
-    # Given Calendly answers slower than the client waits, for a while
+    # Given Calendly answers slower than the client waits, for a while, and a poller whose
+    # clients wait 1 s to connect and 0.3 s to read (passed in, as the handler passes its own)
     seed(calendly, 30)
     connect(calendly)
-    monkeypatch.setattr(calendly_adapter, "TIMEOUT_SECONDS", (1.0, 0.3))
+    settings = get_settings()
+    dependencies = PollDependencies(
+        settings=settings,
+        table=aws.table,
+        calendly=CalendlyClients(settings.calendly_api_base_url, timeout=(1.0, 0.3)),
+        stored_token=TokenSecret(settings.token_secret_id).stored_token,
+        check_subscription=None,  # the sync's own reads are the ones timing out here
+    )
     calendly.faults.latency_seconds = 0.6
     recovery = threading.Timer(1.0, lambda: setattr(calendly.faults, "latency_seconds", 0.0))
     recovery.start()
 
     # When the poller runs, then the timed-out calls are retried with back-off and the run completes
+    context = FakeLambdaContext(function_name="PollCalendlyFunction", timeout_seconds=300)
     try:
-        report = poll()
+        report = run_poll({"mode": "sync"}, context.get_remaining_time_in_millis, dependencies)
     finally:
         recovery.cancel()
     assert report["ok"] is True and report["done"] is True and report["retries"] >= 1

@@ -19,13 +19,13 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from calendly_sync import records
-from calendly_sync.adapters.calendly import CalendlyClient
-from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.errors import CalendlyRejected, CalendlySyncError, CalendlyUnavailable
 from calendly_sync.observability import logger
+from calendly_sync.poll_dependencies import PollRun
+from calendly_sync.poll_plan import Window
 from calendly_sync.records import Change, ItemKey, VersionedItem
 
 #: Stop taking new pages (or invitee lists) when less than this is left of the Lambda's time.
@@ -44,23 +44,22 @@ MAX_FRUITLESS_LISTINGS = 3
 _INCLUSIVE = timedelta(microseconds=1)
 
 
+def _never(_: VersionedItem) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
+class ReadRules:
+    """How a run treats what it lists: the same for every window it reads."""
 
-
-class PollReporting(Protocol):
-    """The counters of a run report this reader adds to."""
-
-    pages: int
-    events_seen: int
-    events_changed: int
-    invitee_lists: int
-    items_written: int
-    missed_deliveries_recovered: int
-    page_token_restarts: int
-    unreadable_events: int
+    #: ``organization`` (and ``user`` for a member's token) on every list call.
+    owner_filter: Mapping[str, str]
+    #: Once a sync has completed, what a run writes is what webhooks missed (counted as recovered).
+    steady: bool = False
+    #: Unchanged events whose invitees are listed all the same (no-show re-checks; a backfill: all).
+    recheck: Callable[[VersionedItem], bool] = _never
+    #: How the writes say they were seen (a quiet backfill's stay off the event bus).
+    origin: records.Origin = records.POLL
 
 
 class StalePageTokens(CalendlyUnavailable):
@@ -98,26 +97,9 @@ SaveProgress = Callable[[datetime | None, bool], None]
 class WindowReader:
     """Reads windows for one run; remembers what it applied, so a re-listing redoes nothing."""
 
-    def __init__(
-        self,
-        *,
-        table: CalendlyTable,
-        client: CalendlyClient,
-        report: PollReporting,
-        owner_filter: Mapping[str, str],
-        remaining_ms: Callable[[], int],
-        steady: bool,
-        recheck: Callable[[VersionedItem], bool],
-        origin: records.Origin = records.POLL,
-    ) -> None:
-        self.table = table
-        self.client = client
-        self.report = report
-        self.owner_filter = dict(owner_filter)
-        self.remaining_ms = remaining_ms
-        self.steady = steady
-        self.recheck = recheck
-        self.origin = origin
+    def __init__(self, run: PollRun, rules: ReadRules) -> None:
+        self.run, self.rules = run, rules
+        self.table, self.client, self.report = run.table, run.client, run.report
         self._applied: set[ItemKey] = set()
         self._seen: set[ItemKey] = set()
         self._batch: list[_Listed] = []
@@ -163,7 +145,7 @@ class WindowReader:
     def _list(self, window: Window) -> tuple[bool, bool]:
         """List from the position until enough work is held; ``(exhausted, stale token met)``."""
         params = {
-            **self.owner_filter,
+            **self.rules.owner_filter,
             "min_start_time": records.format_utc(self._position - _INCLUSIVE),
             "max_start_time": records.format_utc(window.end),
             "sort": "start_time:asc",
@@ -209,7 +191,7 @@ class WindowReader:
                 self._batch.append(_Listed(item, changed=False, recheck=False, done=True))
                 continue
             changed = stored.get(item.key, "") < item.version
-            listed = _Listed(item, changed=changed, recheck=not changed and self.recheck(item))
+            listed = _Listed(item, changed=changed, recheck=not changed and self.rules.recheck(item))
             listed.done = not (listed.changed or listed.recheck)
             if listed.done:
                 self._count_seen(item.key)
@@ -238,7 +220,7 @@ class WindowReader:
     def _invitees_of(self, item: VersionedItem) -> list[list[Change]]:
         self.report.invitee_lists += 1
         fallback = str(item.attributes["updated_at"])
-        as_of = records.format_utc(datetime.now(UTC))
+        as_of = records.format_utc(self.run.clock.now())
         listed_event = json.loads(str(item.attributes["raw"]))
         found: list[list[Change]] = []
         for invitee in self.client.invitees(str(item.attributes["uri"])):
@@ -265,10 +247,10 @@ class WindowReader:
             if listed.changed:
                 fresh.append(listed.item)  # last: the event says "done" only once all else landed
                 self.report.events_changed += 1
-            outcome = self.table.apply_changes(fresh, origin=self.origin)
+            outcome = self.table.apply_changes(fresh, origin=self.rules.origin)
             written = sum(1 for change in outcome.applied if isinstance(change, VersionedItem))
             self.report.items_written += written
-            if self.steady:
+            if self.rules.steady:
                 self.report.missed_deliveries_recovered += written
             listed.done = True
             self._applied.add(listed.item.key)
@@ -293,7 +275,7 @@ class WindowReader:
         return self._position
 
     def _need_time(self) -> None:
-        if self.remaining_ms() < SAFETY_MARGIN_MS:
+        if self.run.remaining_ms() < SAFETY_MARGIN_MS:
             raise _OutOfTime
 
     def _save_quietly(self, save: SaveProgress) -> None:
