@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: help venv test test-fast lint typecheck validate checkov unit build demo bench bench-poll bench-publish soak event clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements-dev.txt layers/calendly_sync/requirements.txt
 	@test -x $(PY) || { echo "creating $(VENV) with $$(tools/find-python313)"; "$$(tools/find-python313)" -m venv $(VENV); }
