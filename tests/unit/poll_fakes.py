@@ -205,6 +205,8 @@ class FakeCalendly:
         self.odd_answers: list[object] = []
         #: Raised by every scheduled-event listing while set.
         self.refusal: Exception | None = None
+        #: Called with each scheduled-event listing's query before it is answered (may raise).
+        self.before_listing: Callable[[dict[str, str]], None] = lambda _: None
         #: Raised by every call to a path named here.
         self.failing: dict[str, Exception] = {}
 
@@ -228,6 +230,7 @@ class FakeCalendly:
     def page_of_events(self, params: Mapping[str, str]) -> dict[str, Any]:
         if self.refusal is not None:
             raise self.refusal
+        self.before_listing(dict(params))
         if self.odd_answers:
             return self.odd_answers.pop(0)  # type: ignore[return-value]
         low, high = params.get("min_start_time"), params.get("max_start_time")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from calendly_sync import subscriptions
-from calendly_sync.errors import CalendlyUnavailable, ConfigurationError
+from calendly_sync.errors import CalendlyUnavailable, ConfigurationError, TimeBudgetExhausted
 from calendly_sync.observability import metrics
 from calendly_sync.poller import unstarted
 from calendly_sync.records import format_utc, invitee_key, scheduled_event_key
@@ -359,3 +359,25 @@ def test_settings_decide_the_window_and_the_chunks() -> None:
     report = poller.run()
     assert report["window_start"] == format_utc(NOW - timedelta(days=7))
     assert report["window_end"] == format_utc(NOW + timedelta(days=14))
+
+
+def test_time_running_out_in_the_subscription_check_stops_the_run_early_not_failed() -> None:
+    # GIVEN a check whose Calendly wait would pass the run's deadline
+    poller = seeded(3)
+
+    def out_of_time(_: object) -> subscriptions.Outcome:
+        raise TimeBudgetExhausted("a wait would pass the deadline")
+
+    poller.check_subscription = out_of_time
+    # WHEN a sync runs THEN it stops early (the next run resumes), not failed, and nothing was listed
+    report = poller.run()
+    assert report["ok"] is True and report["done"] is False and "next run resumes" in report["message"]
+    assert poller.calendly.listed("/scheduled_events") == [] and emitted("PollRunsFailed") == [0.0]
+    assert poller.table.leases["poll"][1] == 0
+
+
+def test_time_running_out_in_a_calendly_wait_while_reading_stops_the_run_early() -> None:
+    poller = seeded(3)
+    poller.calendly.failing["/event_types"] = TimeBudgetExhausted("a wait would pass the deadline")
+    report = poller.run()
+    assert report["ok"] is True and report["done"] is False and emitted("PollRunsFailed") == [0.0]

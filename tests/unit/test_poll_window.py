@@ -356,3 +356,34 @@ def test_an_answer_without_collection_and_pagination_is_unusable_and_the_positio
     with pytest.raises(AnswerUnusable):
         WindowReader(reading_run(table, calendly), ReadRules(OWNER)).read(WINDOW, WINDOW.start, saves)
     assert saves.calls == [(WINDOW.start, False)] and not table.writes
+
+
+def test_a_400_naming_no_parameter_to_a_page_token_counts_as_stale() -> None:
+    # GIVEN Calendly refusing the first page token with a 400 that names nothing (the same query
+    # was accepted without the token a moment before)
+    calendly, table = seeded(150), FakeTable()
+    refused: list[str] = []
+
+    def refuse_once(params: dict[str, str]) -> None:
+        if "page_token" in params and not refused:
+            refused.append(params["page_token"])
+            raise CalendlyRejected("refused", status=400, title="Invalid Argument")
+
+    calendly.before_listing = refuse_once
+    # WHEN read THEN the listing begins again from the position and the window is completed
+    done, _, report = read(table, calendly)
+    assert done is True and report.page_token_restarts == 1 and len(stored_events(table)) == 150  # type: ignore[attr-defined]
+
+
+def test_time_running_short_while_listing_saves_the_first_unapplied_events_start() -> None:
+    # GIVEN a Lambda whose time falls under the margin once a page has been listed
+    calendly, table = seeded(150), FakeTable()
+
+    def remaining() -> int:
+        return SAFETY_MARGIN_MS - 1 if calendly.listed("/scheduled_events") else 300_000
+
+    # WHEN read THEN nothing was applied, and the position saved is the first listed event's start
+    # (the window holds nothing before it)
+    done, saves, _ = read(table, calendly, remaining_ms=remaining)
+    first = datetime.fromisoformat(calendly.events["E00000"]["start_time"])
+    assert done is False and saves.calls == [(first, False)] and not table.writes
