@@ -17,7 +17,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calendly_sync.receiver import DeliveryReceipt, accept_delivery
+from calendly_sync.adapters.secrets import SigningKeySecret
+from calendly_sync.receiver import DeliveryReceipt, ReceiverDependencies, accept_delivery
 from calendly_sync.records import (
     POLL,
     format_utc,
@@ -26,6 +27,7 @@ from calendly_sync.records import (
     parse_invitee_uri,
     same_state,
 )
+from calendly_sync.settings import get_settings
 from calendly_sync.signature import sign
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.samples import Booking, event_type_envelope
@@ -46,17 +48,17 @@ _aws: LocalAws
 
 def deliver(envelope: dict[str, Any]) -> DeliveryReceipt:
     """Calendly posts it, the receiver stores it, the stream applies it."""
-    raw = json.dumps(envelope).encode()
-    now = time.time()
-    receipt = accept_delivery(raw, sign(raw, SIGNING_KEY, int(now)), now=now)
-    _aws.project()
-    return receipt
+    return deliver_raw(json.dumps(envelope).encode())
 
 
 def deliver_raw(raw: bytes) -> DeliveryReceipt:
     """``deliver`` for bytes exactly as they came (the sandbox's), signed afresh with our key."""
     now = time.time()
-    receipt = accept_delivery(raw, sign(raw, SIGNING_KEY, int(now)), now=now)
+    config = get_settings()  # (``settings`` is hypothesis's here)
+    receiver = ReceiverDependencies(
+        config, _aws.table, SigningKeySecret(config.signing_key_secret_id), clock=lambda: now
+    )
+    receipt = accept_delivery(raw, sign(raw, SIGNING_KEY, int(now)), receiver)
     _aws.project()
     return receipt
 
