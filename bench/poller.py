@@ -69,6 +69,8 @@ def _stack(calendly_url: str) -> None:
         ),
         "CalendlyTokenSecret": stack.create_secret(secretsmanager, "CalendlyTokenSecret", "bench/token"),
         "WebhookApi": "bench",
+        # Named for the functions' environment only: nothing here publishes (make bench-publish does).
+        "CalendlyEventBus": "bench-bus",
     }
     for logical_id in stack.function_ids():
         os.environ.update(stack.function_environment(logical_id, stack.LocalStack(refs)))
