@@ -19,7 +19,7 @@ import jsonschema
 from calendly_sync.downstream.entries import Entry
 from calendly_sync.downstream.publisher import StreamRecord
 from calendly_sync.errors import PublishUnavailable
-from calendly_sync.records import Change, Origin, VersionedItem
+from calendly_sync.table_items import Change, Origin, VersionedItem
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.adapters.secrets import SigningKeySecret, TokenSecret
+from calendly_sync.connect_and_subscribe import SubscriptionDependencies, run_subscription_action
 from calendly_sync.observability import logger, metrics
-from calendly_sync.operations import SubscriptionDependencies, run_subscription_action
 from calendly_sync.poll_dependencies import (
     CalendlyClients,
     PollDependencies,

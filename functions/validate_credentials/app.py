@@ -12,13 +12,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from calendly_sync.connect_and_subscribe import validate_credentials
 from calendly_sync.observability import logger, metrics
-from calendly_sync.operations import validate_credentials
 from calendly_sync.settings import built_per_settings
 from calendly_sync.tracing import tracer
 from calendly_sync.wiring import operations_dependencies
 
-#: The collaborators ``operations`` works with, built on the first invocation.
+#: The collaborators ``connect_and_subscribe`` works with, built on the first invocation.
 dependencies = built_per_settings(operations_dependencies)
 
 

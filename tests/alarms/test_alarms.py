@@ -28,7 +28,7 @@ import pytest
 from moto.events.models import EventsBackend
 
 import calendly_sync
-from calendly_sync.ingest import KNOWN_EVENTS
+from calendly_sync.deliveries import KNOWN_EVENTS
 from calendly_sync.observability import metrics
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler, signed_delivery_event

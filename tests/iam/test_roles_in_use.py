@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from calendly_sync.records import sync_state_key
+from calendly_sync.table_items import sync_state_key
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, http_api_event, load_handler, signed_delivery_event
 from local.stream_pump import StreamPump

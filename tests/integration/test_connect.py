@@ -14,8 +14,8 @@ import pytest
 
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.errors import CalendlyUnavailable
-from calendly_sync.records import sync_state_key
 from calendly_sync.subscriptions import key_fingerprint
+from calendly_sync.table_items import sync_state_key
 from local.calendly_sandbox import ALL_SCOPES, CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler
 from tests.conftest import SIGNING_KEY, LocalAws

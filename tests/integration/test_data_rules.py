@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from calendly_sync.adapters.secrets import SigningKeySecret
 from calendly_sync.receiver import DeliveryReceipt, ReceiverDependencies, accept_delivery
-from calendly_sync.records import (
+from calendly_sync.settings import get_settings
+from calendly_sync.signature import sign
+from calendly_sync.table_items import (
     POLL,
     format_utc,
     invitee_changes,
@@ -27,8 +29,6 @@ from calendly_sync.records import (
     parse_invitee_uri,
     same_state,
 )
-from calendly_sync.settings import get_settings
-from calendly_sync.signature import sign
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.samples import Booking, event_type_envelope
 from tests.conftest import SIGNING_KEY, LocalAws

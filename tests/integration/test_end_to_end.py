@@ -19,7 +19,7 @@ import requests
 
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.errors import CalendlyUnavailable
-from calendly_sync.records import parse_invitee_uri
+from calendly_sync.table_items import parse_invitee_uri
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
 from local.lambda_runtime import load_handler
 from local.runner import LocalStackRunner, wait_until
@@ -56,7 +56,7 @@ def subscribe(sandbox: CalendlySandbox, token: str, url: str, signing_key: str) 
 
 
 def stored_invitee(stack: LocalStackRunner, invitee_uri: str) -> dict[str, Any] | None:
-    from calendly_sync.records import invitee_key
+    from calendly_sync.table_items import invitee_key
 
     ids = parse_invitee_uri(invitee_uri)
     assert ids is not None
@@ -139,7 +139,7 @@ def _unavailable(client: CalendlyClient, body: Any) -> dict[str, Any]:
 
 
 def test_a_signing_key_rotation_loses_no_delivery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from calendly_sync.operations import manage_subscription
+    from calendly_sync.connect_and_subscribe import manage_subscription
 
     config = SandboxConfig(seed=13, delivery_initial_backoff_seconds=0.1, delivery_retry_window_seconds=10)
     with (

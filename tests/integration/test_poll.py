@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from calendly_sync.records import invitee_key, parse_invitee_uri, scheduled_event_key
+from calendly_sync.table_items import invitee_key, parse_invitee_uri, scheduled_event_key
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler
 from tests.conftest import LocalAws, calendly_invitee_statuses

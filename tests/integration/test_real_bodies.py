@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from calendly_sync.records import (
+from calendly_sync.table_items import (
     invitee_key,
     routing_form_submission_key,
     scheduled_event_key,

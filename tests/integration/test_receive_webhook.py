@@ -16,7 +16,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from calendly_sync.adapters.aws_clients import dynamodb_client
-from calendly_sync.records import DeliveryItem, delivery_key, invitee_key, scheduled_event_key
+from calendly_sync.table_items import DeliveryItem, delivery_key, invitee_key, scheduled_event_key
 from local.lambda_runtime import http_api_event, resign_event, signed_delivery_event
 from tests.conftest import PREVIOUS_SIGNING_KEY, SIGNING_KEY, LocalAws, sample_event
 

@@ -19,8 +19,8 @@ from calendly_sync.errors import CalendlyRejected, StorageUnavailable
 from calendly_sync.observability import metrics
 from calendly_sync.poll_dependencies import PollDependencies, PollRun
 from calendly_sync.poll_report import PollReport
-from calendly_sync.records import Change, ItemKey, Origin, VersionedItem, format_utc
 from calendly_sync.settings import Settings
+from calendly_sync.table_items import Change, ItemKey, Origin, VersionedItem, format_utc
 
 API = "https://api.calendly.com"
 ORGANIZATION = f"{API}/organizations/ORG1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from calendly_sync.connection import Connection, load_connection
+from calendly_sync.credentials import Connection, load_connection
 
 USER = "https://api.calendly.com/users/U1"
 ORGANIZATION = "https://api.calendly.com/organizations/O1"

@@ -1,6 +1,6 @@
 """Which downstream events a table write announces, and how each becomes a PutEvents entry.
 
-Pure: items are built by the same ``records``/``ingest`` code the receiver and the poller use,
+Pure: items are built by the same ``table_items``/``deliveries`` code the receiver and the poller use,
 applied to an in-memory table with the real table's rules, and the stream records it writes
 are classified. No moto.
 """
@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from calendly_sync import records
+from calendly_sync import table_items
+from calendly_sync.deliveries import resource_changes
 from calendly_sync.downstream.changes import DownstreamChange, change_id, record_changes
 from calendly_sync.downstream.entries import MAX_REQUEST_BYTES, chunks, detail_of, entry_of
+from calendly_sync.envelope import parse_envelope
 from calendly_sync.events import DOWNSTREAM_EVENTS
-from calendly_sync.ingest import resource_changes
-from calendly_sync.models import parse_envelope
 from tests.downstream_helpers import MemoryTable, assert_valid_event, envelope
 
 API = "https://api.calendly.com"
@@ -90,14 +90,14 @@ def webhook(event: str, payload: dict[str, Any], created_at: str = "2026-02-21T0
     return resource_changes(parse_envelope(envelope(event, payload, created_at)))
 
 
-def polled_invitee(body: dict[str, Any], read_at: str) -> list[records.Change]:
+def polled_invitee(body: dict[str, Any], read_at: str) -> list[table_items.Change]:
     """The items the poller makes of an invitee it lists (the event listed beside it)."""
     own = {name: value for name, value in body.items() if name != "scheduled_event"}
     return [
-        *records.invitee_changes(
+        *table_items.invitee_changes(
             own, fallback_updated_at=read_at, as_of=read_at, scheduled_event=body["scheduled_event"]
         ),
-        records.scheduled_event_item(body["scheduled_event"]),
+        table_items.scheduled_event_item(body["scheduled_event"]),
     ]
 
 
@@ -119,7 +119,7 @@ def kinds(changes: list[DownstreamChange]) -> list[str]:
 def test_a_new_booking_is_one_invitee_created_with_its_event_essentials() -> None:
     # GIVEN an empty table WHEN the invitee.created delivery is applied
     table = MemoryTable()
-    table.apply(webhook("invitee.created", invitee()), records.WEBHOOK)
+    table.apply(webhook("invitee.created", invitee()), table_items.WEBHOOK)
 
     # THEN one invitee.created: the invitee, by webhook, at its created_at, with the event's essentials
     (change,) = published(table)
@@ -150,11 +150,11 @@ def test_a_new_booking_is_one_invitee_created_with_its_event_essentials() -> Non
 def test_a_cancellation_is_one_invitee_canceled_at_its_cancellation_time() -> None:
     # GIVEN a stored booking
     table = MemoryTable()
-    table.apply(webhook("invitee.created", invitee()), records.WEBHOOK)
+    table.apply(webhook("invitee.created", invitee()), table_items.WEBHOOK)
     table.take_stream()
 
     # WHEN the cancellation is delivered
-    table.apply(webhook("invitee.canceled", canceled()), records.WEBHOOK)
+    table.apply(webhook("invitee.canceled", canceled()), table_items.WEBHOOK)
 
     # THEN one invitee.canceled (the event's own write changes none of its published fields)
     (change,) = published(table)
@@ -171,7 +171,7 @@ def test_an_invitee_first_seen_canceled_and_no_show_announces_each_step_in_order
     # GIVEN nothing stored WHEN the first we see of an invitee is canceled, with a no-show
     table = MemoryTable()
     mark = no_show("NS1", "2026-02-22T08:00:00Z")
-    table.apply(webhook("invitee.canceled", canceled(no_show=mark)), records.WEBHOOK)
+    table.apply(webhook("invitee.canceled", canceled(no_show=mark)), table_items.WEBHOOK)
 
     # THEN created, canceled, no-show created, in that order, each with its own subject and time
     changes = published(table)
@@ -185,19 +185,21 @@ def test_an_invitee_first_seen_canceled_and_no_show_announces_each_step_in_order
 def test_no_show_marked_removed_and_marked_again_announce_each_change() -> None:
     # GIVEN a stored booking
     table = MemoryTable()
-    table.apply(webhook("invitee.created", invitee()), records.WEBHOOK)
+    table.apply(webhook("invitee.created", invitee()), table_items.WEBHOOK)
     table.take_stream()
     first, second = no_show("NS1", "2026-03-02T16:00:00Z"), no_show("NS2", "2026-03-02T17:00:00Z")
 
     # WHEN a no-show is marked, then removed, then marked again (a new no-show)
     table.apply(
-        webhook("invitee_no_show.created", invitee(no_show=first), "2026-03-02T16:00:05Z"), records.WEBHOOK
+        webhook("invitee_no_show.created", invitee(no_show=first), "2026-03-02T16:00:05Z"),
+        table_items.WEBHOOK,
     )
     marked = published(table)
-    table.apply(webhook("invitee_no_show.deleted", invitee(), "2026-03-02T16:30:00Z"), records.WEBHOOK)
+    table.apply(webhook("invitee_no_show.deleted", invitee(), "2026-03-02T16:30:00Z"), table_items.WEBHOOK)
     removed = published(table)
     table.apply(
-        webhook("invitee_no_show.created", invitee(no_show=second), "2026-03-02T17:00:05Z"), records.WEBHOOK
+        webhook("invitee_no_show.created", invitee(no_show=second), "2026-03-02T17:00:05Z"),
+        table_items.WEBHOOK,
     )
     marked_again = published(table)
 
@@ -214,14 +216,15 @@ def test_a_no_show_replaced_by_another_is_deleted_then_created() -> None:
     # GIVEN an invitee stored with no-show NS1 WHEN a poll reads it with NS2 instead
     table = MemoryTable()
     table.apply(
-        webhook("invitee.created", invitee(no_show=no_show("NS1", "2026-03-02T16:00:00Z"))), records.WEBHOOK
+        webhook("invitee.created", invitee(no_show=no_show("NS1", "2026-03-02T16:00:00Z"))),
+        table_items.WEBHOOK,
     )
     table.take_stream()
     table.apply(
         polled_invitee(
             invitee(no_show=no_show("NS2", "2026-03-02T17:00:00Z")), "2026-03-02T18:00:00.000000Z"
         ),
-        records.POLL,
+        table_items.POLL,
     )
 
     # THEN deleted NS1 then created NS2, both from the poll
@@ -235,15 +238,15 @@ def test_a_no_show_replaced_by_another_is_deleted_then_created() -> None:
 def test_duplicates_replays_and_same_state_rereads_announce_nothing() -> None:
     # GIVEN a booking delivered and then canceled
     table = MemoryTable()
-    table.apply(webhook("invitee.created", invitee()), records.WEBHOOK)
-    table.apply(webhook("invitee.canceled", canceled()), records.WEBHOOK)
+    table.apply(webhook("invitee.created", invitee()), table_items.WEBHOOK)
+    table.apply(webhook("invitee.canceled", canceled()), table_items.WEBHOOK)
     assert kinds(published(table)) == ["invitee.created", "invitee.canceled"]
 
     # WHEN the same deliveries come again, the old booking is replayed, and a poll reads the
     # canceled invitee again (a later reading: its version's "as of" is newer)
-    table.apply(webhook("invitee.canceled", canceled()), records.WEBHOOK)
-    table.apply(webhook("invitee.created", invitee()), records.WEBHOOK)
-    table.apply(polled_invitee(canceled(), "2026-02-25T00:00:00.000000Z"), records.POLL)
+    table.apply(webhook("invitee.canceled", canceled()), table_items.WEBHOOK)
+    table.apply(webhook("invitee.created", invitee()), table_items.WEBHOOK)
+    table.apply(polled_invitee(canceled(), "2026-02-25T00:00:00.000000Z"), table_items.POLL)
 
     # THEN nothing more is announced, whatever was rewritten
     assert published(table) == []
@@ -252,7 +255,7 @@ def test_duplicates_replays_and_same_state_rereads_announce_nothing() -> None:
 def test_a_change_that_is_not_one_of_the_announced_fields_announces_nothing() -> None:
     # GIVEN a stored booking WHEN a newer body differs only in answers and the event's counter
     table = MemoryTable()
-    table.apply(webhook("invitee.created", invitee()), records.WEBHOOK)
+    table.apply(webhook("invitee.created", invitee()), table_items.WEBHOOK)
     table.take_stream()
     later = invitee(
         updated_at="2026-02-20T11:00:00.000000Z",
@@ -261,7 +264,7 @@ def test_a_change_that_is_not_one_of_the_announced_fields_announces_nothing() ->
             updated_at="2026-02-20T11:00:00.000000Z", invitees_counter={"total": 2, "active": 2, "limit": 2}
         ),
     )
-    landed = table.apply(polled_invitee(later, "2026-02-20T12:00:00.000000Z"), records.POLL)
+    landed = table.apply(polled_invitee(later, "2026-02-20T12:00:00.000000Z"), table_items.POLL)
 
     # THEN both writes land and nothing is announced
     assert landed == 2
@@ -272,14 +275,14 @@ def test_reschedule_links_announce_nothing_and_a_stub_counts_as_unseen() -> None
     # GIVEN the new booking of a reschedule arrives first: it leaves a link stub on the old invitee
     table = MemoryTable()
     old_uri = f"{EVENT_URI}/invitees/IN0000000000000000"
-    table.apply(webhook("invitee.created", invitee(old_invitee=old_uri)), records.WEBHOOK)
+    table.apply(webhook("invitee.created", invitee(old_invitee=old_uri)), table_items.WEBHOOK)
     created = published(table)
     assert [(c.detail_type, c.subject) for c in created] == [("invitee.created", INVITEE_URI)]
 
     # WHEN the old invitee's cancellation lands on its stub, and its link is written again
     old = canceled(uri=old_uri, rescheduled=True, new_invitee=INVITEE_URI)
-    table.apply(webhook("invitee.canceled", old), records.WEBHOOK)
-    table.apply(webhook("invitee.created", invitee(old_invitee=old_uri)), records.WEBHOOK)
+    table.apply(webhook("invitee.canceled", old), table_items.WEBHOOK)
+    table.apply(webhook("invitee.created", invitee(old_invitee=old_uri)), table_items.WEBHOOK)
 
     # THEN the old invitee is announced as first seen (created, canceled), the relinking as nothing
     changes = published(table)
@@ -294,8 +297,8 @@ def test_a_quiet_backfill_announces_nothing_and_a_loud_one_announces_with_origin
     # GIVEN two tables WHEN one gets a default backfill and the other one with "publish": true
     quiet, loud = MemoryTable(), MemoryTable()
     body = polled_invitee(invitee(), "2026-02-20T12:00:00.000000Z")
-    quiet.apply(body, records.backfill_origin(publish=False))
-    loud.apply(body, records.backfill_origin(publish=True))
+    quiet.apply(body, table_items.backfill_origin(publish=False))
+    loud.apply(body, table_items.backfill_origin(publish=True))
 
     # THEN the quiet one announces nothing; the loud one the booking, marked backfill
     assert published(quiet) == []
@@ -306,10 +309,10 @@ def test_a_change_after_a_quiet_backfill_is_announced_against_what_the_backfill_
     # GIVEN a booking stored by a quiet backfill WHEN its cancellation is delivered
     table = MemoryTable()
     table.apply(
-        polled_invitee(invitee(), "2026-02-20T12:00:00.000000Z"), records.backfill_origin(publish=False)
+        polled_invitee(invitee(), "2026-02-20T12:00:00.000000Z"), table_items.backfill_origin(publish=False)
     )
     table.take_stream()
-    table.apply(webhook("invitee.canceled", canceled()), records.WEBHOOK)
+    table.apply(webhook("invitee.canceled", canceled()), table_items.WEBHOOK)
 
     # THEN only the cancellation is announced (not a late invitee.created)
     assert kinds(published(table)) == ["invitee.canceled"]
@@ -341,10 +344,10 @@ def test_a_change_has_one_id_whether_a_webhook_or_the_poller_saw_it() -> None:
     # GIVEN the same booking, cancellation and no-show, once delivered and once found by polls
     mark = no_show("NS1", "2026-03-02T16:00:00Z")
     by_webhook, by_poll = MemoryTable(), MemoryTable()
-    by_webhook.apply(webhook("invitee.created", invitee()), records.WEBHOOK)
-    by_webhook.apply(webhook("invitee.canceled", canceled(no_show=mark)), records.WEBHOOK)
-    by_poll.apply(polled_invitee(invitee(), "2026-02-20T12:00:00.000000Z"), records.POLL)
-    by_poll.apply(polled_invitee(canceled(no_show=mark), "2026-03-03T00:00:00.000000Z"), records.POLL)
+    by_webhook.apply(webhook("invitee.created", invitee()), table_items.WEBHOOK)
+    by_webhook.apply(webhook("invitee.canceled", canceled(no_show=mark)), table_items.WEBHOOK)
+    by_poll.apply(polled_invitee(invitee(), "2026-02-20T12:00:00.000000Z"), table_items.POLL)
+    by_poll.apply(polled_invitee(canceled(no_show=mark), "2026-03-03T00:00:00.000000Z"), table_items.POLL)
 
     # WHEN each table's stream is classified
     seen_by_webhook, seen_by_poll = published(by_webhook), published(by_poll)
@@ -360,21 +363,21 @@ def test_a_change_has_one_id_whether_a_webhook_or_the_poller_saw_it() -> None:
 def test_a_scheduled_event_moved_or_relocated_is_scheduled_event_updated_with_its_fields() -> None:
     # GIVEN a stored event (first seen: no event of its own; its invitee's invitee.created carries it)
     table = MemoryTable()
-    table.apply([records.scheduled_event_item(scheduled_event())], records.POLL)
+    table.apply([table_items.scheduled_event_item(scheduled_event())], table_items.POLL)
     assert published(table) == []
 
     # WHEN the poller finds it moved an hour later, then relocated
     moved = scheduled_event(
         start_time="2026-03-02T16:00:00Z", end_time="2026-03-02T16:30:00Z", updated_at="2026-02-25T08:00:00Z"
     )
-    table.apply([records.scheduled_event_item(moved)], records.POLL)
+    table.apply([table_items.scheduled_event_item(moved)], table_items.POLL)
     moved_changes = published(table)
     relocated = {
         **moved,
         "location": {"type": "physical", "location": "Room 4"},
         "updated_at": "2026-02-26T08:00:00Z",
     }
-    table.apply([records.scheduled_event_item(relocated)], records.POLL)
+    table.apply([table_items.scheduled_event_item(relocated)], table_items.POLL)
     relocated_changes = published(table)
 
     # THEN one scheduled_event.updated each, naming what changed, at the event's updated_at
@@ -393,9 +396,9 @@ def test_a_scheduled_event_moved_or_relocated_is_scheduled_event_updated_with_it
 
     # AND the same move seen by a webhook's embedded event has the same id
     other = MemoryTable()
-    other.apply([records.scheduled_event_item(scheduled_event())], records.POLL)
+    other.apply([table_items.scheduled_event_item(scheduled_event())], table_items.POLL)
     other.take_stream()
-    other.apply(webhook("invitee.created", invitee(scheduled_event=moved)), records.WEBHOOK)
+    other.apply(webhook("invitee.created", invitee(scheduled_event=moved)), table_items.WEBHOOK)
     assert [c.change_id for c in published(other) if c.detail_type == "scheduled_event.updated"] == [
         first.change_id
     ]
@@ -418,18 +421,19 @@ def event_type(**changes: Any) -> dict[str, Any]:
 def test_event_types_created_updated_twice_and_deleted() -> None:
     # GIVEN an empty table WHEN an event type is created, renamed twice, then deleted
     table = MemoryTable()
-    table.apply(webhook("event_type.created", event_type()), records.WEBHOOK)
+    table.apply(webhook("event_type.created", event_type()), table_items.WEBHOOK)
     table.apply(
         webhook("event_type.updated", event_type(name="Intro", updated_at="2026-01-02T00:00:00Z")),
-        records.WEBHOOK,
+        table_items.WEBHOOK,
     )
     table.apply(
-        [records.event_type_item(event_type(name="Hello", updated_at="2026-01-03T00:00:00Z"))], records.POLL
+        [table_items.event_type_item(event_type(name="Hello", updated_at="2026-01-03T00:00:00Z"))],
+        table_items.POLL,
     )
     gone = event_type(name="Hello", updated_at="2026-01-04T00:00:00Z", deleted_at="2026-01-04T00:00:00Z")
-    table.apply(webhook("event_type.deleted", gone), records.WEBHOOK)
+    table.apply(webhook("event_type.deleted", gone), table_items.WEBHOOK)
     # AND the deletion is delivered again
-    table.apply(webhook("event_type.deleted", gone), records.WEBHOOK)
+    table.apply(webhook("event_type.deleted", gone), table_items.WEBHOOK)
 
     # THEN created, updated, updated (two ids: each update is its own change), deleted; no more
     changes = published(table)
@@ -453,7 +457,9 @@ def test_event_types_created_updated_twice_and_deleted() -> None:
 
 def test_an_event_type_first_seen_deleted_is_announced_deleted() -> None:
     table = MemoryTable()
-    table.apply(webhook("event_type.deleted", event_type(deleted_at="2026-01-05T00:00:00Z")), records.WEBHOOK)
+    table.apply(
+        webhook("event_type.deleted", event_type(deleted_at="2026-01-05T00:00:00Z")), table_items.WEBHOOK
+    )
     assert kinds(published(table)) == ["event_type.deleted"]
 
 
@@ -471,10 +477,10 @@ def test_a_routing_form_submission_is_announced_once() -> None:
         "updated_at": "2026-02-20T09:59:00.000000Z",
     }
     table = MemoryTable()
-    table.apply(webhook("routing_form_submission.created", submission), records.WEBHOOK)
+    table.apply(webhook("routing_form_submission.created", submission), table_items.WEBHOOK)
     table.apply(
         webhook("routing_form_submission.created", {**submission, "updated_at": "2026-02-20T10:05:00Z"}),
-        records.WEBHOOK,
+        table_items.WEBHOOK,
     )
 
     # THEN one routing_form_submission.created, at its created_at
@@ -497,7 +503,7 @@ def test_every_detail_type_is_a_known_downstream_event() -> None:
 def big_change(payload_bytes: int) -> DownstreamChange:
     table = MemoryTable()
     table.apply(
-        webhook("invitee.created", invitee(name="x" * 20, notes="n" * payload_bytes)), records.WEBHOOK
+        webhook("invitee.created", invitee(name="x" * 20, notes="n" * payload_bytes)), table_items.WEBHOOK
     )
     (change,) = published(table)
     return change

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from calendly_sync import records
-from calendly_sync.ingest import dedupe_key, plan_delivery, resource_changes
-from calendly_sync.models import parse_envelope
-from calendly_sync.records import ItemKey, LinkUpdate, VersionedItem, format_utc
+from calendly_sync import table_items
+from calendly_sync.deliveries import dedupe_key, plan_delivery, resource_changes
+from calendly_sync.envelope import parse_envelope
+from calendly_sync.table_items import ItemKey, LinkUpdate, VersionedItem, format_utc
 from local.samples import Booking, event_type_envelope
 
 START = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 BASE = "https://api.calendly.com"
 
 
-def changes_of(envelope: dict[str, Any]) -> tuple[records.Change, ...]:
+def changes_of(envelope: dict[str, Any]) -> tuple[table_items.Change, ...]:
     return resource_changes(parse_envelope(json.dumps(envelope)))
 
 
@@ -50,7 +50,7 @@ def test_a_scheduled_event_is_found_by_the_utc_day_it_starts() -> None:
     booking = Booking(start=START)
 
     # When its event becomes an item
-    event = records.scheduled_event_item(booking.book()["payload"]["scheduled_event"])
+    event = table_items.scheduled_event_item(booking.book()["payload"]["scheduled_event"])
 
     # Then the time index names its UTC day and sorts it by start time
     assert event is not None
@@ -59,11 +59,11 @@ def test_a_scheduled_event_is_found_by_the_utc_day_it_starts() -> None:
 
 
 def test_the_other_resources_each_have_their_own_partition() -> None:
-    assert records.event_type_key("ET") == ItemKey("EVENT_TYPE#ET", "EVENT_TYPE")
-    assert records.routing_form_submission_key("S") == ItemKey("ROUTING_FORM_SUBMISSION#S", "SUBMISSION")
-    assert records.delivery_key("abc") == ItemKey("DELIVERY#abc", "DELIVERY")
-    assert records.sync_state_key("CONNECTION") == ItemKey("SYNC", "CONNECTION")
-    member = records.membership_item(
+    assert table_items.event_type_key("ET") == ItemKey("EVENT_TYPE#ET", "EVENT_TYPE")
+    assert table_items.routing_form_submission_key("S") == ItemKey("ROUTING_FORM_SUBMISSION#S", "SUBMISSION")
+    assert table_items.delivery_key("abc") == ItemKey("DELIVERY#abc", "DELIVERY")
+    assert table_items.sync_state_key("CONNECTION") == ItemKey("SYNC", "CONNECTION")
+    member = table_items.membership_item(
         {"uri": f"{BASE}/organization_memberships/M1", "role": "admin", "created_at": "2026-01-01T00:00:00Z"}
     )
     assert member is not None and member.key == ItemKey("MEMBERSHIP#M1", "MEMBERSHIP")
@@ -80,7 +80,7 @@ def test_the_other_resources_each_have_their_own_partition() -> None:
     ],
 )
 def test_only_an_invitee_uri_names_an_invitee(uri: object, ids: tuple[str, str] | None) -> None:
-    assert records.parse_invitee_uri(uri) == ids
+    assert table_items.parse_invitee_uri(uri) == ids
 
 
 # --- what an item keeps -------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_a_link_to_itself_is_ignored_and_a_missing_rescheduled_flag_erases_nothi
     body = {**body, "new_invitee": body["uri"], "rescheduled": False}
 
     # When it becomes items
-    changes = records.invitee_changes(body, fallback_updated_at=format_utc(START))
+    changes = table_items.invitee_changes(body, fallback_updated_at=format_utc(START))
 
     # Then there is only the invitee, with no link and no rescheduled attribute to overwrite one
     (item,) = changes
@@ -138,8 +138,8 @@ def test_a_link_to_itself_is_ignored_and_a_missing_rescheduled_flag_erases_nothi
 
 def test_a_deleted_event_type_is_inactive_and_its_version_final() -> None:
     # Given an event type updated, then deleted, both stamped with the same time
-    updated = records.event_type_item(event_type_envelope()["payload"])
-    deleted = records.event_type_item(event_type_envelope("event_type.deleted")["payload"], deleted=True)
+    updated = table_items.event_type_item(event_type_envelope()["payload"])
+    deleted = table_items.event_type_item(event_type_envelope("event_type.deleted")["payload"], deleted=True)
 
     # Then the deleted one is inactive, and its final flag makes it win a tie
     assert updated is not None and deleted is not None
@@ -158,13 +158,13 @@ def test_a_deleted_event_type_is_inactive_and_its_version_final() -> None:
     ],
 )
 def test_what_is_not_a_scheduled_event_with_a_time_makes_no_item(resource: object) -> None:
-    assert records.scheduled_event_item(resource) is None
+    assert table_items.scheduled_event_item(resource) is None
 
 
 def test_an_invitee_without_a_usable_uri_makes_no_items() -> None:
     body = {**Booking(start=START).book()["payload"], "uri": f"{BASE}/scheduled_events/E1"}
-    assert records.invitee_changes(body, fallback_updated_at=format_utc(START)) == []
-    assert records.invitee_changes(["not", "a", "mapping"], fallback_updated_at=format_utc(START)) == []
+    assert table_items.invitee_changes(body, fallback_updated_at=format_utc(START)) == []
+    assert table_items.invitee_changes(["not", "a", "mapping"], fallback_updated_at=format_utc(START)) == []
 
 
 # --- the delivery's own record ------------------------------------------------------------
@@ -181,7 +181,7 @@ def test_a_deliverys_audit_record_is_keyed_by_its_dedupe_key_and_expires() -> No
     # Then it is found by its dedupe key and by the day it came, and expires 90 days on
     attributes = plan.delivery.attributes
     assert plan.dedupe_key == dedupe_key(envelope)
-    assert plan.delivery.key == records.delivery_key(plan.dedupe_key)
+    assert plan.delivery.key == table_items.delivery_key(plan.dedupe_key)
     assert attributes["gsi1pk"] == "DELIVERIES#2026-11-02"
     assert attributes["gsi1sk"] == f"2026-11-02T09:00:05.000000Z#{plan.dedupe_key}"
     assert attributes["expires_at"] == int((received + timedelta(days=90)).timestamp())

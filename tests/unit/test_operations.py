@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 
 from calendly_sync.adapters.calendly import CalendlyClient
+from calendly_sync.connect_and_subscribe import (
+    OperationsDependencies,
+    manage_subscription,
+    validate_credentials,
+)
 from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable, ConfigurationError
 from calendly_sync.observability import metrics
-from calendly_sync.operations import OperationsDependencies, manage_subscription, validate_credentials
 from calendly_sync.settings import Settings
 from calendly_sync.subscriptions import PREVIOUS_KEY_GRACE_SECONDS, key_fingerprint
 from tests.unit.test_subscriptions import FakeCalendly as SubscriptionsFake

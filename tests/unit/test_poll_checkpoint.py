@@ -10,7 +10,7 @@ from calendly_sync.errors import StorageUnavailable
 from calendly_sync.poll_checkpoint import BackfillProgress, Checkpoint, SyncProgress, ever_completed
 from calendly_sync.poll_plan import Window
 from calendly_sync.poll_report import PollReport
-from calendly_sync.records import format_utc
+from calendly_sync.table_items import format_utc
 from tests.unit.poll_fakes import NOW, FakeClock, FakeTable, Poller
 
 WINDOW = Window(NOW - timedelta(days=30), NOW + timedelta(days=180))

@@ -18,7 +18,7 @@ from calendly_sync.poll_plan import (
     plan_sync,
 )
 from calendly_sync.poller import PollRequest
-from calendly_sync.records import format_utc, scheduled_event_item
+from calendly_sync.table_items import format_utc, scheduled_event_item
 from tests.unit.poll_fakes import NOW, scheduled_event
 
 LOOKBACK, HORIZON = timedelta(days=30), timedelta(days=180)

@@ -16,7 +16,7 @@ from calendly_sync import subscriptions
 from calendly_sync.errors import CalendlyUnavailable, ConfigurationError, TimeBudgetExhausted
 from calendly_sync.observability import metrics
 from calendly_sync.poller import unstarted
-from calendly_sync.records import format_utc, invitee_key, scheduled_event_key
+from calendly_sync.table_items import format_utc, invitee_key, scheduled_event_key
 from tests.unit.poll_fakes import NOW, ORGANIZATION, USER, FakeCalendly, Poller, settings
 
 

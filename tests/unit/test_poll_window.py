@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from calendly_sync import records
+from calendly_sync import table_items
 from calendly_sync.errors import CalendlyRejected, StorageUnavailable
 from calendly_sync.poll_plan import Window
 from calendly_sync.poll_window import (
@@ -22,7 +22,7 @@ from calendly_sync.poll_window import (
     StalePageTokens,
     WindowReader,
 )
-from calendly_sync.records import ItemKey, invitee_key, scheduled_event_key
+from calendly_sync.table_items import ItemKey, invitee_key, scheduled_event_key
 from tests.unit.poll_fakes import NOW, ORGANIZATION, FakeCalendly, FakeTable, reading_run
 
 WINDOW = Window(NOW - timedelta(days=30), NOW + timedelta(days=180))
@@ -131,8 +131,8 @@ def test_only_a_changed_events_invitees_are_read_and_written_again() -> None:
     read(table, calendly)
     calendly.calls.clear()
     changed = NOW - timedelta(hours=2)
-    calendly.events["E00004"]["updated_at"] = records.format_utc(changed)
-    calendly.invitees["E00004"][0].update(status="canceled", updated_at=records.format_utc(changed))
+    calendly.events["E00004"]["updated_at"] = table_items.format_utc(changed)
+    calendly.invitees["E00004"][0].update(status="canceled", updated_at=table_items.format_utc(changed))
     # WHEN read again
     _, _, report = read(table, calendly)
     # THEN one invitee list is read, for that event, and its invitee and itself are written
@@ -149,7 +149,7 @@ def test_an_invitee_read_again_in_the_same_state_is_not_rewritten() -> None:
     before = table.items[key]["version"]
     # WHEN the event changes (a new name) but its invitee does not, and it is read later
     calendly.events["E00000"].update(
-        name="Renamed", updated_at=records.format_utc(NOW - timedelta(minutes=5))
+        name="Renamed", updated_at=table_items.format_utc(NOW - timedelta(minutes=5))
     )
     run = reading_run(table, calendly)
     run.clock.advance(timedelta(hours=1))  # type: ignore[attr-defined]
@@ -165,7 +165,7 @@ def test_unchanged_events_the_rules_recheck_have_their_invitees_read_and_only_ch
     read(table, calendly)
     calendly.invitees["E00002"][0]["no_show"] = {
         "uri": "https://api.calendly.com/invitee_no_shows/N1",
-        "created_at": records.format_utc(NOW - timedelta(minutes=3)),
+        "created_at": table_items.format_utc(NOW - timedelta(minutes=3)),
     }
     calendly.calls.clear()
     # WHEN read again, later, with a rule that re-checks every unchanged event
@@ -179,10 +179,10 @@ def test_unchanged_events_the_rules_recheck_have_their_invitees_read_and_only_ch
 
 def test_a_poll_invitee_carries_its_listed_event_and_writes_say_how_they_were_seen() -> None:
     calendly, table = seeded(1), FakeTable()
-    read(table, calendly, rules=ReadRules(OWNER, origin=records.backfill_origin(publish=False)))
+    read(table, calendly, rules=ReadRules(OWNER, origin=table_items.backfill_origin(publish=False)))
     item = table.items[invitee_key("E00000", "E00000-i0")]
     assert '"uri":"https://api.calendly.com/scheduled_events/E00000"' in item["scheduled_event"]
-    assert {w.origin for w in table.writes} == {records.backfill_origin(publish=False)}
+    assert {w.origin for w in table.writes} == {table_items.backfill_origin(publish=False)}
 
 
 def test_writes_of_a_steady_table_count_as_missed_deliveries_recovered() -> None:

@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from calendly_sync import records
+from calendly_sync import table_items
+from calendly_sync.deliveries import resource_changes
 from calendly_sync.downstream.publisher import PublishOutcome, StreamRecord, publish_stream_batch
-from calendly_sync.ingest import resource_changes
-from calendly_sync.models import parse_envelope
+from calendly_sync.envelope import parse_envelope
 from tests.downstream_helpers import FakeBus, FakeLedger, MemoryTable, assert_valid_event, envelope
 
 API = "https://api.calendly.com"
@@ -56,7 +56,7 @@ def booking(n: int, *, status: str = "active", notes: str = "") -> str:
 def stream_of(*bodies: str) -> list[StreamRecord]:
     table = MemoryTable()
     for body in bodies:
-        table.apply(resource_changes(parse_envelope(body)), records.WEBHOOK)
+        table.apply(resource_changes(parse_envelope(body)), table_items.WEBHOOK)
     return table.take_stream()
 
 

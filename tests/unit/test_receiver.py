@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from calendly_sync import records
+from calendly_sync import table_items
 from calendly_sync.adapters.dynamodb import ChangeOutcome
 from calendly_sync.errors import (
     CalendlySyncError,
@@ -27,9 +27,9 @@ from calendly_sync.errors import (
 from calendly_sync.observability import metrics
 from calendly_sync.projector import project_delivery
 from calendly_sync.receiver import ReceiverDependencies, accept_delivery
-from calendly_sync.records import Change, DeliveryItem, Origin, VersionedItem
 from calendly_sync.settings import Settings
 from calendly_sync.signature import sign
+from calendly_sync.table_items import Change, DeliveryItem, Origin, VersionedItem
 from local.samples import Booking, event_type_envelope
 
 KEY = "current-key"
@@ -43,7 +43,7 @@ SETTINGS = Settings(table_name="calendly-test", signing_key_secret_id="signing-a
 class FakeStore:
     """Delivery records by key, as the table's conditional PutItem keeps them."""
 
-    deliveries: dict[records.ItemKey, DeliveryItem] = field(default_factory=dict)
+    deliveries: dict[table_items.ItemKey, DeliveryItem] = field(default_factory=dict)
 
     def record_delivery(self, delivery: DeliveryItem) -> bool:
         if delivery.key in self.deliveries:
@@ -103,7 +103,7 @@ def test_a_genuine_delivery_is_stored_once_and_its_repeat_is_a_duplicate() -> No
     assert (first.status, again.status) == ("stored", "duplicate")
     assert first.dedupe_key == again.dedupe_key and first.event == envelope["event"]
     (item,) = store.deliveries.values()
-    assert item.key == records.delivery_key(first.dedupe_key) and item.attributes["body"] == raw.decode()
+    assert item.key == table_items.delivery_key(first.dedupe_key) and item.attributes["body"] == raw.decode()
     assert keys.rereads == 0
 
 
@@ -207,7 +207,7 @@ def test_the_size_limit_is_checked_before_the_signature() -> None:
 class FakeTable:
     """Versioned items newer-wins, links always, as ``CalendlyTable.apply_changes`` writes them."""
 
-    versions: dict[records.ItemKey, str] = field(default_factory=dict)
+    versions: dict[table_items.ItemKey, str] = field(default_factory=dict)
     origins: list[Origin] = field(default_factory=list)
 
     def apply_changes(self, changes: Sequence[Change], *, origin: Origin) -> ChangeOutcome:
@@ -236,7 +236,7 @@ def test_a_booking_is_applied_as_its_invitee_and_event_and_a_replay_is_stale() -
     assert (first.applied, first.stale, first.unrecognized) == (2, 0, False)
     assert (again.applied, again.stale) == (0, 2)
     assert {key.sk.split("#")[0] for key in table.versions} == {"EVENT", "INVITEE"}
-    assert table.origins == [records.WEBHOOK, records.WEBHOOK]
+    assert table.origins == [table_items.WEBHOOK, table_items.WEBHOOK]
 
 
 def test_a_cancellation_applied_before_its_booking_is_not_undone_by_it() -> None:

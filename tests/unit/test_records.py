@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from calendly_sync.ingest import dedupe_key, resource_changes
-from calendly_sync.models import parse_envelope
-from calendly_sync.records import (
+from calendly_sync.deliveries import dedupe_key, resource_changes
+from calendly_sync.envelope import parse_envelope
+from calendly_sync.table_items import (
     VersionedItem,
     format_utc,
     invitee_changes,

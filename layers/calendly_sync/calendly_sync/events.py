@@ -1,6 +1,6 @@
 """The Calendly webhook event names the stack knows, by the resource their payload carries.
 
-The one list: ``scopes`` pairs each with the scope a subscription to it needs, ``ingest``
+The one list: ``scopes`` pairs each with the scope a subscription to it needs, ``deliveries``
 plans a delivery by it. Kept free of imports: the receiver loads it on every cold start.
 """
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from calendly_sync import records
+from calendly_sync import table_items
 from calendly_sync.poll_dependencies import Clock, PollTable
 from calendly_sync.poll_plan import Window
 from calendly_sync.poll_report import PollReport
@@ -50,20 +50,20 @@ class SyncProgress:
         self.steady = ever_completed(checkpoint.saved)
 
     def __call__(self, reached: datetime | None, finished: bool) -> None:
-        stamp = records.format_utc(self.clock.now())
+        stamp = table_items.format_utc(self.clock.now())
         self.checkpoint.save(
             {
                 "mode": SYNC,
-                "window_start": records.format_utc(self.window.start),
-                "window_end": records.format_utc(self.window.end),
-                "resume_from": None if reached is None else records.format_utc(reached),
+                "window_start": table_items.format_utc(self.window.start),
+                "window_end": table_items.format_utc(self.window.end),
+                "resume_from": None if reached is None else table_items.format_utc(reached),
                 "pages_done": self.report.pages,
                 "updated_at": stamp,
                 "completed_at": stamp if finished else None,
                 # The next sync re-checks invitees of events that ended since this one started;
                 # a run cut off keeps the older mark, so no stretch of time is skipped.
                 "last_started_at": (
-                    records.format_utc(self.started)
+                    table_items.format_utc(self.started)
                     if finished
                     else self.checkpoint.saved.get("last_started_at")
                 ),
@@ -86,16 +86,16 @@ class BackfillProgress:
         """The ``SaveProgress`` of one chunk; finishing the ``last`` one completes the backfill."""
 
         def save(reached: datetime | None, finished: bool) -> None:
-            stamp = records.format_utc(self.clock.now())
-            got_to = records.format_utc(window.end if reached is None else reached)
+            stamp = table_items.format_utc(self.clock.now())
+            got_to = table_items.format_utc(window.end if reached is None else reached)
             # How far the backfill got (what ``ops backfill`` shows), not the chunk's end.
             self.report.window_end = got_to
             self.checkpoint.save(
                 {
                     "mode": BACKFILL,
-                    "since": records.format_utc(self.since),
-                    "window_start": records.format_utc(window.start),
-                    "window_end": records.format_utc(window.end),
+                    "since": table_items.format_utc(self.since),
+                    "window_start": table_items.format_utc(window.start),
+                    "window_end": table_items.format_utc(window.end),
                     "resume_from": got_to,
                     "pages_done": self.report.pages,
                     "updated_at": stamp,

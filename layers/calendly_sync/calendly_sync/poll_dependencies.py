@@ -16,9 +16,9 @@ from typing import Any, Protocol
 from calendly_sync.adapters.calendly import POLLING_RETRIES, TIMEOUT_SECONDS, CalendlyClient
 from calendly_sync.adapters.dynamodb import ChangeOutcome
 from calendly_sync.poll_report import PollReport
-from calendly_sync.records import AttributeValue, Change, ItemKey, Origin
 from calendly_sync.settings import Settings
 from calendly_sync.subscriptions import Outcome
+from calendly_sync.table_items import AttributeValue, Change, ItemKey, Origin
 
 
 class Clock(Protocol):
@@ -68,7 +68,7 @@ class TokenSource(Protocol):
 
 #: The run's Calendly client for ``(token, deadline)``; ``deadline`` is a ``Clock.monotonic`` value.
 ClientFactory = Callable[[str, float], CalendlyClient]
-#: The webhook subscription's ``ensure`` with the run's client (``operations``' code).
+#: The webhook subscription's ``ensure`` with the run's client (``connect_and_subscribe``' code).
 SubscriptionCheck = Callable[[CalendlyClient], Outcome]
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from calendly_sync import records
-from calendly_sync.records import VersionedItem
+from calendly_sync import table_items
+from calendly_sync.table_items import VersionedItem
 
 #: A no-show changes the invitee but not its event, so the event's version cannot reveal it:
 #: each event's invitees are re-read when it ended this long ago (no-shows are marked after).
@@ -75,7 +75,7 @@ class BackfillPlan:
 
 def plan_backfill(saved: Mapping[str, Any], since: datetime) -> BackfillPlan:
     """Where a backfill since ``since`` starts, given the backfill checkpoint as saved."""
-    same_backfill = saved.get("since") == records.format_utc(since)
+    same_backfill = saved.get("since") == table_items.format_utc(since)
     if same_backfill and saved.get("completed_at"):
         return BackfillPlan(since, since, resumed=False, already_complete=True)
     # ``chunk_start``: where checkpoints written before positions existed resume.
@@ -105,7 +105,7 @@ def ended_into_a_recheck(item: VersionedItem, previous_start: datetime | None, n
 def parse_time(value: object) -> datetime | None:
     """A stored or received time as an aware datetime; None for anything unreadable."""
     try:
-        text = records.normalize_timestamp(value)
+        text = table_items.normalize_timestamp(value)
         return datetime.fromisoformat(text) if text else None
     except (ValueError, OverflowError):  # a time outside what datetime holds is no time
         return None

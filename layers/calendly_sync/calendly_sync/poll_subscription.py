@@ -12,9 +12,9 @@ from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from calendly_sync.connect_and_subscribe import observe_subscription
 from calendly_sync.errors import CalendlySyncError, TimeBudgetExhausted
 from calendly_sync.observability import logger, metrics
-from calendly_sync.operations import observe_subscription
 from calendly_sync.poll_dependencies import PollRun, SubscriptionCheck
 from calendly_sync.poll_plan import parse_time
 

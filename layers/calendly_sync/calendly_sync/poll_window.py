@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from calendly_sync import records
+from calendly_sync import table_items
 from calendly_sync.errors import CalendlyRejected, CalendlySyncError, CalendlyUnavailable
 from calendly_sync.observability import logger
 from calendly_sync.poll_dependencies import PollRun
 from calendly_sync.poll_plan import Window
-from calendly_sync.records import Change, ItemKey, VersionedItem
+from calendly_sync.table_items import Change, ItemKey, VersionedItem
 
 #: Stop taking new pages (or invitee lists) when less than this is left of the Lambda's time.
 SAFETY_MARGIN_MS = 20_000
@@ -59,7 +59,7 @@ class ReadRules:
     #: Unchanged events whose invitees are listed all the same (no-show re-checks; a backfill: all).
     recheck: Callable[[VersionedItem], bool] = _never
     #: How the writes say they were seen (a quiet backfill's stay off the event bus).
-    origin: records.Origin = records.POLL
+    origin: table_items.Origin = table_items.POLL
 
 
 class StalePageTokens(CalendlyUnavailable):
@@ -146,8 +146,8 @@ class WindowReader:
         """List from the position until enough work is held; ``(exhausted, stale token met)``."""
         params = {
             **self.rules.owner_filter,
-            "min_start_time": records.format_utc(self._position - _INCLUSIVE),
-            "max_start_time": records.format_utc(window.end),
+            "min_start_time": table_items.format_utc(self._position - _INCLUSIVE),
+            "max_start_time": table_items.format_utc(window.end),
             "sort": "start_time:asc",
             "count": "100",
         }
@@ -177,7 +177,7 @@ class WindowReader:
         """Add one page to the batch; how many of its events need their invitees read."""
         items: list[VersionedItem] = []
         for event in events:
-            item = records.scheduled_event_item(event)
+            item = table_items.scheduled_event_item(event)
             if item is None or not item.attributes.get("start_time"):
                 # Not silently dropped: counted, logged, and the run reported failed.
                 self.report.unreadable_events += 1
@@ -220,11 +220,11 @@ class WindowReader:
     def _invitees_of(self, item: VersionedItem) -> list[list[Change]]:
         self.report.invitee_lists += 1
         fallback = str(item.attributes["updated_at"])
-        as_of = records.format_utc(self.run.clock.now())
+        as_of = table_items.format_utc(self.run.clock.now())
         listed_event = json.loads(str(item.attributes["raw"]))
         found: list[list[Change]] = []
         for invitee in self.client.invitees(str(item.attributes["uri"])):
-            changes = records.invitee_changes(
+            changes = table_items.invitee_changes(
                 invitee, fallback_updated_at=fallback, as_of=as_of, scheduled_event=listed_event
             )
             if changes:
@@ -296,7 +296,7 @@ def _stale_token(rejected: CalendlyRejected) -> bool:
 def _newer(stored: str | None, version: str) -> bool:
     if stored is None:
         return True
-    return stored < version and not records.same_state(stored, version)
+    return stored < version and not table_items.same_state(stored, version)
 
 
 def _page_of(answer: object) -> tuple[list[Any], str | None]:

@@ -27,8 +27,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from calendly_sync import records
-from calendly_sync.connection import load_connection
+from calendly_sync import table_items
+from calendly_sync.credentials import load_connection
 from calendly_sync.errors import CalendlyRejected, TimeBudgetExhausted
 from calendly_sync.observability import metrics
 from calendly_sync.poll_checkpoint import (
@@ -52,7 +52,7 @@ from calendly_sync.poll_plan import (
 from calendly_sync.poll_report import STOPPED_EARLY, PollReport, observe
 from calendly_sync.poll_subscription import check_subscription
 from calendly_sync.poll_window import SAFETY_MARGIN_MS, ReadRules, WindowReader
-from calendly_sync.records import VersionedItem
+from calendly_sync.table_items import VersionedItem
 
 __all__ = ["SAFETY_MARGIN_MS", "PollDependencies", "PollReport", "Window", "poll", "unstarted"]
 
@@ -187,10 +187,10 @@ def _sync(run: PollRun, request: PollRequest, dependencies: PollDependencies, no
 
     if connection.scope == "organization":
         run.report.members_seen = _write_changed(
-            run, run.client.collection("/organization_memberships", owner_filter), records.membership_item
+            run, run.client.collection("/organization_memberships", owner_filter), table_items.membership_item
         )
     run.report.event_types_seen = _write_changed(
-        run, run.client.collection("/event_types", owner_filter), records.event_type_item
+        run, run.client.collection("/event_types", owner_filter), table_items.event_type_item
     )
 
     plan = plan_sync(
@@ -201,8 +201,8 @@ def _sync(run: PollRun, request: PollRequest, dependencies: PollDependencies, no
         gap_since=gap_since,
     )
     run.report.resumed = plan.resumed
-    run.report.window_start = records.format_utc(plan.window.start)
-    run.report.window_end = records.format_utc(plan.window.end)
+    run.report.window_start = table_items.format_utc(plan.window.start)
+    run.report.window_end = table_items.format_utc(plan.window.end)
     progress = SyncProgress(checkpoint, plan.window, run.report, run.clock, started=now)
 
     def recheck(item: VersionedItem) -> bool:
@@ -241,11 +241,11 @@ def _backfill(
         owner_filter,
         steady=steady,
         recheck=lambda _: True,
-        origin=records.backfill_origin(publish=publish),
+        origin=table_items.backfill_origin(publish=publish),
     )
     reader = WindowReader(run, rules)
     progress = BackfillProgress(checkpoint, plan.since, report, run.clock, steady=steady)
-    report.window_start = records.format_utc(plan.position)
+    report.window_start = table_items.format_utc(plan.position)
     for window in backfill_chunks(plan.position, now, chunk):
         if not reader.read(window, window.start, progress.of(window, last=window.end >= now)):
             report.done, report.message = False, STOPPED_EARLY
@@ -259,7 +259,7 @@ def _write_changed(
     """Write the items newer than the table's (memberships, event types); how many were listed."""
     items = [item for item in map(to_item, resources) if item is not None]
     changed = _newer_than_stored(run.table, items)
-    run.report.items_written += len(run.table.apply_changes(changed, origin=records.POLL).applied)
+    run.report.items_written += len(run.table.apply_changes(changed, origin=table_items.POLL).applied)
     return len(items)
 
 

@@ -14,12 +14,12 @@ from typing import Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from calendly_sync import records
+from calendly_sync import table_items
 from calendly_sync.adapters.dynamodb import ChangeOutcome
-from calendly_sync.ingest import KNOWN_EVENTS, resource_changes
-from calendly_sync.models import parse_envelope
+from calendly_sync.deliveries import KNOWN_EVENTS, resource_changes
+from calendly_sync.envelope import parse_envelope
 from calendly_sync.observability import logger, metrics
-from calendly_sync.records import Change, Origin
+from calendly_sync.table_items import Change, Origin
 
 
 class ChangeWriter(Protocol):
@@ -41,7 +41,7 @@ def project_delivery(body_text: str, table: ChangeWriter, *, dedupe_key: str | N
     """Apply the resources in one stored delivery body (``NotAnEnvelope`` if it is not one)."""
     envelope = parse_envelope(body_text)
     changes = resource_changes(envelope)
-    outcome = table.apply_changes(changes, origin=records.WEBHOOK)
+    outcome = table.apply_changes(changes, origin=table_items.WEBHOOK)
     projection = Projection(
         event=envelope.event,
         applied=len(outcome.applied),

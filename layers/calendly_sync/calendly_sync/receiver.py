@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Protocol
 from aws_lambda_powertools.metrics import MetricUnit
 
 from calendly_sync import signature
+from calendly_sync.deliveries import KNOWN_EVENTS, plan_delivery
+from calendly_sync.envelope import decode_body, parse_envelope
 from calendly_sync.errors import CalendlySyncError, PayloadTooLarge, SignatureRejected
-from calendly_sync.ingest import KNOWN_EVENTS, plan_delivery
-from calendly_sync.models import decode_body, parse_envelope
 from calendly_sync.observability import logger, metrics
 
 if TYPE_CHECKING:
-    from calendly_sync.records import DeliveryItem
     from calendly_sync.settings import Settings
+    from calendly_sync.table_items import DeliveryItem
 
 
 class DeliveryStore(Protocol):

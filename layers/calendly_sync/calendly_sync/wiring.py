@@ -1,7 +1,7 @@
-"""What ValidateCredentialsFunction and WebhookSubscriptionFunction hand ``operations``.
+"""What ValidateCredentialsFunction and WebhookSubscriptionFunction hand ``connect_and_subscribe``.
 
 Both functions work with the same collaborators; building them here keeps the two handlers
-thin and alike. The receiver's handler wires its own (it must not load ``operations``).
+thin and alike. The receiver's handler wires its own (it must not load ``connect_and_subscribe``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from functools import partial
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.adapters.secrets import SigningKeySecret, TokenSecret
-from calendly_sync.operations import OperationsDependencies
+from calendly_sync.connect_and_subscribe import OperationsDependencies
 from calendly_sync.settings import Settings
 
 

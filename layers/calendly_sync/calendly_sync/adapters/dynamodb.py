@@ -10,10 +10,10 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from calendly_sync import records
+from calendly_sync import table_items
 from calendly_sync.adapters.aws_clients import dynamodb_client
 from calendly_sync.errors import StorageRefusedItem, StorageUnavailable
-from calendly_sync.records import AttributeValue, Change, DeliveryItem, ItemKey, Origin, VersionedItem
+from calendly_sync.table_items import AttributeValue, Change, DeliveryItem, ItemKey, Origin, VersionedItem
 
 BY_TIME_INDEX = "ByTime"
 BY_EMAIL_INDEX = "ByEmail"
@@ -138,7 +138,7 @@ class CalendlyTable:
         return self._conditional_write(
             "update_item",
             TableName=self.table_name,
-            Key=_key(records.sync_state_key(f"LEASE#{name}")),
+            Key=_key(table_items.sync_state_key(f"LEASE#{name}")),
             UpdateExpression="SET #owner = :owner, #until = :until, entity = :entity",
             ConditionExpression="attribute_not_exists(#until) OR #until < :now OR #owner = :owner",
             ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
@@ -159,7 +159,7 @@ class CalendlyTable:
         self._conditional_write(
             "update_item",
             TableName=self.table_name,
-            Key=_key(records.sync_state_key(f"LEASE#{name}")),
+            Key=_key(table_items.sync_state_key(f"LEASE#{name}")),
             UpdateExpression="SET #until = :released",
             ConditionExpression="#owner = :owner",
             ExpressionAttributeNames={"#owner": "owner", "#until": "until"},
@@ -176,7 +176,7 @@ class CalendlyTable:
         """
         seq = 1 if expected_seq is None else expected_seq + 1
         item = {
-            **_key(records.sync_state_key(f"CHECKPOINT#{name}")),
+            **_key(table_items.sync_state_key(f"CHECKPOINT#{name}")),
             **_attributes({"entity": "sync_state", **attributes, "seq": seq}),
         }
         condition: dict[str, Any] = (
@@ -193,16 +193,16 @@ class CalendlyTable:
         return seq
 
     def checkpoint(self, name: str) -> dict[str, Any] | None:
-        return self.get(records.sync_state_key(f"CHECKPOINT#{name}"))
+        return self.get(table_items.sync_state_key(f"CHECKPOINT#{name}"))
 
     def put_sync_state(self, name: str, attributes: Mapping[str, AttributeValue]) -> None:
         """Replace one sync-state record (``SYNC`` / ``name``): the connection, the subscription."""
-        key = records.sync_state_key(name)
+        key = table_items.sync_state_key(name)
         item = {**_key(key), **_attributes({"entity": "sync_state", **attributes})}
         self._call("put_item", TableName=self.table_name, Item=item)
 
     def sync_state(self, name: str) -> dict[str, Any] | None:
-        return self.get(records.sync_state_key(name))
+        return self.get(table_items.sync_state_key(name))
 
     # --- reads (the access patterns in the README) ----------------------------------
 
@@ -216,7 +216,7 @@ class CalendlyTable:
         return list(
             self._query(
                 KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": records.scheduled_event_key(event_uuid).pk}},
+                ExpressionAttributeValues={":pk": {"S": table_items.scheduled_event_key(event_uuid).pk}},
             )
         )
 
@@ -229,7 +229,7 @@ class CalendlyTable:
                     IndexName=BY_TIME_INDEX,
                     KeyConditionExpression="gsi1pk = :day AND gsi1sk BETWEEN :start AND :end",
                     ExpressionAttributeValues={
-                        ":day": {"S": records.start_day_partition(day)},
+                        ":day": {"S": table_items.start_day_partition(day)},
                         ":start": {"S": start},
                         ":end": {"S": end},
                     },
@@ -243,7 +243,7 @@ class CalendlyTable:
             self._query(
                 IndexName=BY_EMAIL_INDEX,
                 KeyConditionExpression="gsi2pk = :email",
-                ExpressionAttributeValues={":email": {"S": records.email_partition(email)}},
+                ExpressionAttributeValues={":email": {"S": table_items.email_partition(email)}},
             )
         )
 
@@ -253,7 +253,7 @@ class CalendlyTable:
             self._query(
                 IndexName=BY_TIME_INDEX,
                 KeyConditionExpression="gsi1pk = :day",
-                ExpressionAttributeValues={":day": {"S": records.delivery_day_partition(day)}},
+                ExpressionAttributeValues={":day": {"S": table_items.delivery_day_partition(day)}},
             )
         )
 

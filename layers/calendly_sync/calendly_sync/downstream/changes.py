@@ -7,7 +7,7 @@ new state), never from how it was seen: a change found by the poller and the sam
 delivered later by a webhook have one id, and the ledger publishes it once.
 
 Images are plain Python values (the stream's DynamoDB JSON deserialized), as the table's
-items are described in ``records``.
+items are described in ``table_items``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from calendly_sync.records import content_digest, normalize_timestamp
+from calendly_sync.table_items import content_digest, normalize_timestamp
 
 ORIGINS = ("webhook", "poll", "backfill")
 ENTITIES = ("invitee", "scheduled_event", "event_type", "routing_form_submission")
@@ -278,7 +278,7 @@ _SUMMARY_FIELDS = (
 
 
 def _scheduled_event_summary(text: object) -> dict[str, Any] | None:
-    """The event essentials an invitee item keeps (``records.scheduled_event_summary``), in shape."""
+    """The event essentials an invitee item keeps (``table_items.scheduled_event_summary``), in shape."""
     summary = _json(text)
     if not isinstance(summary, Mapping):
         return None

@@ -16,13 +16,13 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from calendly_sync import records, scopes, subscriptions
+from calendly_sync import scopes, subscriptions, table_items
 from calendly_sync.adapters.calendly import CalendlyClient
-from calendly_sync.connection import check_token, granted_event_scopes, load_connection
+from calendly_sync.credentials import check_token, granted_event_scopes, load_connection
 from calendly_sync.errors import CalendlyRejected, CalendlyUnavailable, ConfigurationError, SecretUnavailable
 from calendly_sync.observability import logger, metrics
-from calendly_sync.records import AttributeValue
 from calendly_sync.settings import Settings
+from calendly_sync.table_items import AttributeValue
 
 SUBSCRIPTION_ACTIONS = ("ensure", "status", "delete", "rotate-key")
 _MAX_TOKEN_LENGTH = 4096
@@ -85,7 +85,7 @@ class OperationsDependencies:
 
 
 def _timestamp(clock: Callable[[], float]) -> str:
-    return records.format_utc(datetime.fromtimestamp(clock(), UTC))
+    return table_items.format_utc(datetime.fromtimestamp(clock(), UTC))
 
 
 # --- ValidateCredentialsFunction ---------------------------------------------------------

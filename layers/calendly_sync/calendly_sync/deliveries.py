@@ -10,9 +10,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from calendly_sync import events, records
-from calendly_sync.models import WebhookEnvelope
-from calendly_sync.records import Change, DeliveryItem, format_utc, normalize_timestamp
+from calendly_sync import events, table_items
+from calendly_sync.envelope import WebhookEnvelope
+from calendly_sync.table_items import Change, DeliveryItem, format_utc, normalize_timestamp
 
 # The event names are events.py's; sets here for lookups.
 INVITEE_EVENTS = frozenset(events.INVITEE_EVENTS)
@@ -49,7 +49,7 @@ def dedupe_key(envelope: WebhookEnvelope) -> str:
         parts.append(format_utc(envelope.created_at))
     if not isinstance(uri, str):
         # Without a URI only the content can tell two deliveries apart.
-        parts.append(records.content_digest(payload))
+        parts.append(table_items.content_digest(payload))
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -60,17 +60,17 @@ def resource_changes(envelope: WebhookEnvelope) -> tuple[Change, ...]:
     if event in INVITEE_EVENTS:
         created_at = format_utc(envelope.created_at)
         changes.extend(
-            records.invitee_changes(payload, fallback_updated_at=created_at, delivered_at=created_at)
+            table_items.invitee_changes(payload, fallback_updated_at=created_at, delivered_at=created_at)
         )
         if changes:
-            scheduled_event = records.scheduled_event_item(payload.get("scheduled_event"))
+            scheduled_event = table_items.scheduled_event_item(payload.get("scheduled_event"))
             if scheduled_event is not None:
                 changes.append(scheduled_event)
     elif event in EVENT_TYPE_EVENTS:
-        item = records.event_type_item(payload, deleted=event == "event_type.deleted")
+        item = table_items.event_type_item(payload, deleted=event == "event_type.deleted")
         changes.extend([item] if item else [])
     elif event in ROUTING_FORM_EVENTS:
-        item = records.routing_form_submission_item(payload)
+        item = table_items.routing_form_submission_item(payload)
         changes.extend([item] if item else [])
     return tuple(changes)
 
@@ -83,14 +83,14 @@ def plan_delivery(
     received = format_utc(received_at)
     # Only what a reader needs without parsing the body: everything else is in it.
     delivery = DeliveryItem(
-        records.delivery_key(key),
+        table_items.delivery_key(key),
         {
             "entity": "delivery",
             "event": envelope.event,
             "received_at": received,
             "body": body_text,
             "expires_at": int((received_at + timedelta(days=retention_days)).timestamp()),
-            "gsi1pk": records.delivery_day_partition(received[:10]),
+            "gsi1pk": table_items.delivery_day_partition(received[:10]),
             "gsi1sk": f"{received}#{key}",
         },
     )
