@@ -239,21 +239,18 @@ class CalendlyTable:
 
     def bookings_of_email(self, email: str) -> list[dict[str, Any]]:
         """Pattern 3: the invitee items of one email address, oldest booking first."""
-        return list(
-            self._query(
-                IndexName=BY_EMAIL_INDEX,
-                KeyConditionExpression="gsi2pk = :email",
-                ExpressionAttributeValues={":email": {"S": table_items.email_partition(email)}},
-            )
-        )
+        return self._index_partition(BY_EMAIL_INDEX, "gsi2pk", table_items.email_partition(email))
 
     def deliveries_received(self, day: str) -> list[dict[str, Any]]:
         """Pattern 4: every delivery received on a UTC day (YYYY-MM-DD), in arrival order."""
+        return self._index_partition(BY_TIME_INDEX, "gsi1pk", table_items.delivery_day_partition(day))
+
+    def _index_partition(self, index: str, key_name: str, partition: str) -> list[dict[str, Any]]:
         return list(
             self._query(
-                IndexName=BY_TIME_INDEX,
-                KeyConditionExpression="gsi1pk = :day",
-                ExpressionAttributeValues={":day": {"S": table_items.delivery_day_partition(day)}},
+                IndexName=index,
+                KeyConditionExpression=f"{key_name} = :partition",
+                ExpressionAttributeValues={":partition": {"S": partition}},
             )
         )
 
@@ -267,11 +264,16 @@ class CalendlyTable:
             arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
-        try:
-            response: dict[str, Any] = getattr(self.client, operation)(**arguments)
-            return response
-        except (ClientError, BotoCoreError) as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed ({type(error).__name__})") from None
+        return call_dynamodb(self.client, operation, **arguments)
+
+
+def call_dynamodb(client: Any, operation: str, **arguments: Any) -> dict[str, Any]:
+    """One DynamoDB call; any failure is ``StorageUnavailable`` (naming the error type, never the item)."""
+    try:
+        response: dict[str, Any] = getattr(client, operation)(**arguments)
+        return response
+    except (ClientError, BotoCoreError) as error:
+        raise StorageUnavailable(f"DynamoDB {operation} failed ({type(error).__name__})") from None
 
 
 def _error_code(error: ClientError) -> str:

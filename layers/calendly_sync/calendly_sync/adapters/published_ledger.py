@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from calendly_sync.adapters.dynamodb import call_dynamodb
 from calendly_sync.errors import StorageUnavailable
 
 LEDGER_SK = "PUBLISHED"
@@ -97,8 +96,4 @@ class PublishedLedger:
         self.sleep(min(0.05 * 2**attempt, 1.0))
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
-        try:
-            response: dict[str, Any] = getattr(self.client, operation)(**arguments)
-            return response
-        except (ClientError, BotoCoreError) as error:
-            raise StorageUnavailable(f"DynamoDB {operation} failed ({type(error).__name__})") from None
+        return call_dynamodb(self.client, operation, **arguments)
