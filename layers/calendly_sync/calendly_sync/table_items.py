@@ -32,9 +32,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 AttributeValue = str | int | bool | None
@@ -45,6 +46,8 @@ _EVENT_URI = re.compile(rf"/scheduled_events/{_ID}/?$")
 _EVENT_TYPE_URI = re.compile(rf"/event_types/{_ID}/?$")
 _SUBMISSION_URI = re.compile(rf"/routing_form_submissions/{_ID}/?$")
 _MEMBERSHIP_URI = re.compile(rf"/organization_memberships/{_ID}/?$")
+#: Where a resource's ``updated_at`` comes from: its own, else its creation (never updated yet).
+_STAMPS = ("updated_at", "created_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,10 @@ def event_type_key(event_type_uuid: str) -> ItemKey:
 
 def routing_form_submission_key(submission_uuid: str) -> ItemKey:
     return ItemKey(f"ROUTING_FORM_SUBMISSION#{submission_uuid}", "SUBMISSION")
+
+
+def membership_key(membership_uuid: str) -> ItemKey:
+    return ItemKey(f"MEMBERSHIP#{membership_uuid}", "MEMBERSHIP")
 
 
 def delivery_key(dedupe_key: str) -> ItemKey:
@@ -274,38 +281,30 @@ def _uri_of(value: object) -> str | None:
 
 def scheduled_event_item(resource: object) -> VersionedItem | None:
     """The item of a scheduled event (``GET /scheduled_events/{uuid}`` or an embedded one)."""
-    if not isinstance(resource, Mapping):
-        return None
-    match = _EVENT_URI.search(_text(resource.get("uri")) or "")
-    updated_at = normalize_timestamp(resource.get("updated_at")) or normalize_timestamp(
-        resource.get("created_at")
-    )
-    if match is None or updated_at is None:
-        return None
-    event_uuid = match.group(1)
+    return _resource_item(_SCHEDULED_EVENT, resource, _scheduled_event_fields)
+
+
+def _scheduled_event_fields(resource: Mapping[str, Any], event_uuid: str) -> _Fields:
     start_time = normalize_timestamp(resource.get("start_time"))
+    status = _text(resource.get("status"))
     cancellation = resource.get("cancellation")
-    attributes: dict[str, AttributeValue] = {
-        "entity": "scheduled_event",
-        "uri": resource["uri"],
-        "event_uuid": event_uuid,
-        "name": _text(resource.get("name")),
-        "status": _text(resource.get("status")),
-        "start_time": start_time,
-        "end_time": normalize_timestamp(resource.get("end_time")),
-        "event_type": _uri_of(resource.get("event_type")),
-        "canceler_type": (
-            _text(cancellation.get("canceler_type")) if isinstance(cancellation, Mapping) else None
-        ),
-        "created_at": normalize_timestamp(resource.get("created_at")),
-        "updated_at": updated_at,
-        "raw": compact_json(resource),
-        "gsi1pk": start_day_partition(start_time[:10]) if start_time else None,
-        "gsi1sk": f"{start_time}#{event_uuid}" if start_time else None,
-    }
-    final = attributes["status"] == "canceled"
-    return VersionedItem(
-        scheduled_event_key(event_uuid), _version(resource, updated_at, final=final), attributes
+    return _Fields(
+        {
+            "event_uuid": event_uuid,
+            "name": _text(resource.get("name")),
+            "status": status,
+            "start_time": start_time,
+            "end_time": normalize_timestamp(resource.get("end_time")),
+            "event_type": _uri_of(resource.get("event_type")),
+            "canceler_type": (
+                _text(cancellation.get("canceler_type")) if isinstance(cancellation, Mapping) else None
+            ),
+        },
+        final=status == "canceled",
+        index={
+            "gsi1pk": start_day_partition(start_time[:10]) if start_time else None,
+            "gsi1sk": f"{start_time}#{event_uuid}" if start_time else None,
+        },
     )
 
 
@@ -360,11 +359,7 @@ def invitee_changes(
         return []
     event_uuid, invitee_uuid = ids
     own = {name: value for name, value in resource.items() if name != "scheduled_event"}
-    updated_at = (
-        normalize_timestamp(own.get("updated_at"))
-        or normalize_timestamp(own.get("created_at"))
-        or fallback_updated_at
-    )
+    updated_at = _first_time(own, _STAMPS) or fallback_updated_at
     created_at = normalize_timestamp(own.get("created_at")) or updated_at
     email = _text(own.get("email"))
     email = email.strip().lower() if email and email.strip() else None
@@ -431,79 +426,105 @@ def _link(uri: str | None, ids: tuple[str, str], **links: str) -> dict[str, Attr
 
 
 def event_type_item(resource: object, *, deleted: bool = False) -> VersionedItem | None:
-    if not isinstance(resource, Mapping):
-        return None
-    match = _EVENT_TYPE_URI.search(_text(resource.get("uri")) or "")
-    updated_at = (
-        normalize_timestamp(resource.get("updated_at"))
-        or normalize_timestamp(resource.get("deleted_at"))
-        or normalize_timestamp(resource.get("created_at"))
-    )
-    if match is None or updated_at is None:
-        return None
+    return _resource_item(_EVENT_TYPE, resource, partial(_event_type_fields, deleted=deleted))
+
+
+def _event_type_fields(resource: Mapping[str, Any], _uuid: str, *, deleted: bool) -> _Fields:
     profile = resource.get("profile")
-    attributes: dict[str, AttributeValue] = {
-        "entity": "event_type",
-        "uri": resource["uri"],
-        "name": _text(resource.get("name")),
-        "slug": _text(resource.get("slug")),
-        "active": resource.get("active") is True and not deleted,
-        "deleted": deleted,
-        "owner": _uri_of(profile.get("owner")) if isinstance(profile, Mapping) else None,
-        "created_at": normalize_timestamp(resource.get("created_at")),
-        "updated_at": updated_at,
-        "raw": compact_json(resource),
-    }
-    version = _version(resource, updated_at, final=deleted)
-    return VersionedItem(event_type_key(match.group(1)), version, attributes)
+    return _Fields(
+        {
+            "name": _text(resource.get("name")),
+            "slug": _text(resource.get("slug")),
+            "active": resource.get("active") is True and not deleted,
+            "deleted": deleted,
+            "owner": _uri_of(profile.get("owner")) if isinstance(profile, Mapping) else None,
+        },
+        final=deleted,
+    )
 
 
 def routing_form_submission_item(resource: object) -> VersionedItem | None:
-    if not isinstance(resource, Mapping):
-        return None
-    match = _SUBMISSION_URI.search(_text(resource.get("uri")) or "")
-    updated_at = normalize_timestamp(resource.get("updated_at")) or normalize_timestamp(
-        resource.get("created_at")
-    )
-    if match is None or updated_at is None:
-        return None
+    return _resource_item(_SUBMISSION, resource, _submission_fields)
+
+
+def _submission_fields(resource: Mapping[str, Any], _uuid: str) -> _Fields:
     result = resource.get("result")
-    attributes: dict[str, AttributeValue] = {
-        "entity": "routing_form_submission",
-        "uri": resource["uri"],
-        "routing_form": _uri_of(resource.get("routing_form")),
-        "submitter": _uri_of(resource.get("submitter")),
-        "submitter_type": _text(resource.get("submitter_type")),
-        "result_type": _text(result.get("type")) if isinstance(result, Mapping) else None,
-        "created_at": normalize_timestamp(resource.get("created_at")),
-        "updated_at": updated_at,
-        "raw": compact_json(resource),
-    }
-    return VersionedItem(
-        routing_form_submission_key(match.group(1)), _version(resource, updated_at), attributes
+    return _Fields(
+        {
+            "routing_form": _uri_of(resource.get("routing_form")),
+            "submitter": _uri_of(resource.get("submitter")),
+            "submitter_type": _text(resource.get("submitter_type")),
+            "result_type": _text(result.get("type")) if isinstance(result, Mapping) else None,
+        }
     )
 
 
 def membership_item(resource: object) -> VersionedItem | None:
     """An organization member (``GET /organization_memberships``): who hosts, with which role."""
+    return _resource_item(_MEMBERSHIP, resource, _membership_fields)
+
+
+def _membership_fields(resource: Mapping[str, Any], _uuid: str) -> _Fields:
+    return _Fields({"user": _uri_of(resource.get("user")), "role": _text(resource.get("role"))})
+
+
+# --- the skeleton every resource item but the invitee's shares ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """What tells one kind of resource item from another; ``_resource_item`` does the rest."""
+
+    entity: str
+    uri: re.Pattern[str]
+    key: Callable[[str], ItemKey]
+    #: The resource's times ``updated_at`` is read from, the first readable one.
+    stamps: tuple[str, ...] = _STAMPS
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """A resource's own attributes, between ``uri`` and the shared times, and how final it is."""
+
+    attributes: dict[str, AttributeValue]
+    final: bool = False
+    #: Index keys, written after ``raw``.
+    index: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+_SCHEDULED_EVENT = _Kind("scheduled_event", _EVENT_URI, scheduled_event_key)
+# A deleted event type may carry only ``deleted_at`` besides its creation.
+_EVENT_TYPE = _Kind("event_type", _EVENT_TYPE_URI, event_type_key, ("updated_at", "deleted_at", "created_at"))
+_SUBMISSION = _Kind("routing_form_submission", _SUBMISSION_URI, routing_form_submission_key)
+_MEMBERSHIP = _Kind("membership", _MEMBERSHIP_URI, membership_key)
+
+
+def _resource_item(
+    kind: _Kind, resource: object, fields: Callable[[Mapping[str, Any], str], _Fields]
+) -> VersionedItem | None:
+    """The item of ``resource`` if it is one of ``kind`` (its URI) with a readable time, else None."""
     if not isinstance(resource, Mapping):
         return None
-    match = _MEMBERSHIP_URI.search(_text(resource.get("uri")) or "")
-    updated_at = normalize_timestamp(resource.get("updated_at")) or normalize_timestamp(
-        resource.get("created_at")
-    )
+    match = kind.uri.search(_text(resource.get("uri")) or "")
+    updated_at = _first_time(resource, kind.stamps)
     if match is None or updated_at is None:
         return None
-    user = resource.get("user")
+    uuid = match.group(1)
+    own = fields(resource, uuid)
     attributes: dict[str, AttributeValue] = {
-        "entity": "membership",
+        "entity": kind.entity,
         "uri": resource["uri"],
-        "user": _uri_of(user),
-        "role": _text(resource.get("role")),
+        **own.attributes,
         "created_at": normalize_timestamp(resource.get("created_at")),
         "updated_at": updated_at,
         "raw": compact_json(resource),
+        **own.index,
     }
-    return VersionedItem(
-        ItemKey(f"MEMBERSHIP#{match.group(1)}", "MEMBERSHIP"), _version(resource, updated_at), attributes
-    )
+    return VersionedItem(kind.key(uuid), _version(resource, updated_at, final=own.final), attributes)
+
+
+def _first_time(resource: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if (time := normalize_timestamp(resource.get(name))) is not None:
+            return time
+    return None
