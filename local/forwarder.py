@@ -19,12 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 
 import requests
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 from werkzeug.wrappers import Request, Response
+
+from local.loopback import StartStop, serve, stop_serving
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class ReceivedRequest:
 
 
 @dataclass
-class LoopbackEndpoint:
+class LoopbackEndpoint(StartStop):
     """A flow URL on loopback that records every request it answers.
 
     ``answers`` are the statuses of the next requests, in order (then 200). With
@@ -192,22 +193,12 @@ class LoopbackEndpoint:
 
     def start(self) -> Self:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        threading.Thread(target=self._server.serve_forever, name="forward-endpoint", daemon=True).start()
+        self._server = serve(self._wsgi, "forward-endpoint")
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
+            stop_serving(self._server)
 
     @property
     def url(self) -> str:

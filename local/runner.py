@@ -27,16 +27,15 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, Self
 
 import boto3
 from moto.server import ThreadedMotoServer
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from local import stack
 from local.forwarder import LOCAL_MAX_RETRIES, LocalForwarder
+from local.loopback import StartStop, serve, stop_serving
 
 if TYPE_CHECKING:
     from local.stream_pump import StreamPump
@@ -63,7 +62,7 @@ class _RoutedStdout:
         return self._terminal.isatty()
 
 
-class LocalStackRunner:
+class LocalStackRunner(StartStop):
     def __init__(
         self,
         *,
@@ -166,8 +165,7 @@ class LocalStackRunner:
             )
         self._start_forwarding(local_stack)
 
-        self._front: BaseWSGIServer = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        threading.Thread(target=self._front.serve_forever, name="http-front", daemon=True).start()
+        self._front = serve(self._wsgi, "http-front")
         self.api_url = f"http://127.0.0.1:{self._front.server_port}"
         # The stack's own URL is the front's here, as it is the API's in AWS. Without webhooks
         # (a real Calendly cannot reach loopback) nothing subscribes.
@@ -181,7 +179,7 @@ class LocalStackRunner:
 
     def stop(self) -> None:
         self._stop.set()
-        self._front.shutdown()
+        stop_serving(self._front)
         with self._invoke_lock:
             self._moto.stop()
         sys.stdout = self._terminal
@@ -189,14 +187,6 @@ class LocalStackRunner:
         os.environ.clear()
         os.environ.update(self._saved_environment)
         _forget_process_state()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # --- what callers use --------------------------------------------------------------
 

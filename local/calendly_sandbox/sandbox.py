@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, Self
+
+from local.loopback import StartStop
 
 from .app import create_app
 from .clock import StrictClock, format_timestamp
@@ -22,7 +23,7 @@ from .strict import OpenApiRequestRules, StrictMode
 from .uris import reference_uuid
 
 
-class CalendlySandbox:
+class CalendlySandbox(StartStop):
     """A loopback HTTP server speaking Calendly API v2, with scripted changes and real webhook deliveries.
 
     Use as a context manager (or call start()/stop()). Changes made through book/cancel/reschedule/
@@ -43,7 +44,7 @@ class CalendlySandbox:
 
     # -- lifecycle --------------------------------------------------------------------------------
 
-    def start(self) -> CalendlySandbox:
+    def start(self) -> Self:
         if self._server is None:
             self._server = BackgroundServer(create_app(self), self.config.host, self.config.port)
             self._server.start()
@@ -55,14 +56,6 @@ class CalendlySandbox:
             self.delivery.stop()
             self._server.stop()
             self._server = None
-
-    def __enter__(self) -> CalendlySandbox:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
