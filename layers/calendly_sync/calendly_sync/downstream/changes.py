@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,23 +190,16 @@ _CLASSIFIERS = {
 def invitee_resource(item: Image) -> dict[str, Any]:
     raw = _raw(item)
     raw = raw if isinstance(raw, Mapping) else {}
-    status = _text(item.get("status"))
+    resource = {"type": "invitee", **_read(item, _INVITEE_FIELDS)}
     cancellation = None
-    if status == "canceled" or isinstance(raw.get("cancellation"), Mapping):
+    if resource["status"] == "canceled" or isinstance(raw.get("cancellation"), Mapping):
         cancellation = {
             "canceler_type": _text(item.get("canceler_type")),
             "canceled_at": normalize_timestamp(item.get("canceled_at")),
         }
     no_show = raw.get("no_show")
     return {
-        "type": "invitee",
-        "uri": _text(item.get("uri")),
-        "email": _text(item.get("email")),
-        "name": _text(item.get("name")),
-        "status": status,
-        "timezone": _text(item.get("timezone")),
-        "created_at": normalize_timestamp(item.get("created_at")),
-        "updated_at": normalize_timestamp(item.get("updated_at")),
+        **resource,
         "rescheduled": item.get("rescheduled") is True or raw.get("rescheduled") is True,
         "old_invitee": _text(item.get("old_invitee")) or _text(raw.get("old_invitee")),
         "new_invitee": _text(item.get("new_invitee")) or _text(raw.get("new_invitee")),
@@ -222,72 +215,79 @@ def invitee_resource(item: Image) -> dict[str, Any]:
 
 def scheduled_event_resource(item: Image) -> dict[str, Any]:
     raw = _raw(item)
+    # The item keeps no location of its own: Calendly's object has it.
     location = raw.get("location") if isinstance(raw, Mapping) else None
-    return {
-        "type": "scheduled_event",
-        "uri": _text(item.get("uri")),
-        "name": _text(item.get("name")),
-        "status": _text(item.get("status")),
-        "start_time": normalize_timestamp(item.get("start_time")),
-        "end_time": normalize_timestamp(item.get("end_time")),
-        "event_type": _text(item.get("event_type")),
-        "location": dict(location) if isinstance(location, Mapping) else None,
-        "canceler_type": _text(item.get("canceler_type")),
-        "created_at": normalize_timestamp(item.get("created_at")),
-        "updated_at": normalize_timestamp(item.get("updated_at")),
-    }
+    return {"type": "scheduled_event", **_read({**item, "location": location}, _SCHEDULED_EVENT_FIELDS)}
 
 
 def event_type_resource(item: Image) -> dict[str, Any]:
-    return {
-        "type": "event_type",
-        "uri": _text(item.get("uri")),
-        "name": _text(item.get("name")),
-        "slug": _text(item.get("slug")),
-        "active": item.get("active") is True,
-        "deleted": item.get("deleted") is True,
-        "owner": _text(item.get("owner")),
-        "created_at": normalize_timestamp(item.get("created_at")),
-        "updated_at": normalize_timestamp(item.get("updated_at")),
-    }
+    return {"type": "event_type", **_read(item, _EVENT_TYPE_FIELDS)}
 
 
 def routing_form_submission_resource(item: Image) -> dict[str, Any]:
-    return {
-        "type": "routing_form_submission",
-        "uri": _text(item.get("uri")),
-        "routing_form": _text(item.get("routing_form")),
-        "submitter": _text(item.get("submitter")),
-        "submitter_type": _text(item.get("submitter_type")),
-        "result_type": _text(item.get("result_type")),
-        "created_at": normalize_timestamp(item.get("created_at")),
-        "updated_at": normalize_timestamp(item.get("updated_at")),
-    }
-
-
-_SUMMARY_FIELDS = (
-    "uri",
-    "name",
-    "status",
-    "start_time",
-    "end_time",
-    "event_type",
-    "location",
-    "canceler_type",
-)
+    return {"type": "routing_form_submission", **_read(item, _SUBMISSION_FIELDS)}
 
 
 def _scheduled_event_summary(text: object) -> dict[str, Any] | None:
     """The event essentials an invitee item keeps (``table_items.scheduled_event_summary``), in shape."""
     summary = _json(text)
-    if not isinstance(summary, Mapping):
-        return None
-    shaped = {name: summary.get(name) for name in _SUMMARY_FIELDS}
-    for name in ("uri", "name", "status", "start_time", "end_time", "event_type", "canceler_type"):
-        shaped[name] = _text(shaped[name])
-    if not isinstance(shaped["location"], Mapping):
-        shaped["location"] = None
-    return shaped
+    return _read(summary, _SUMMARY_FIELDS) if isinstance(summary, Mapping) else None
+
+
+def _read(item: Image, fields: Mapping[str, Callable[[object], Any]]) -> dict[str, Any]:
+    """Each of ``fields`` (in its order) read from ``item`` by its reader."""
+    return {name: read(item.get(name)) for name, read in fields.items()}
+
+
+def _flag(value: object) -> bool:
+    return value is True
+
+
+def _object(value: object) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# Each resource's fields in the order its detail lists them, each with how it is read off the item.
+_TIMES = {"created_at": normalize_timestamp, "updated_at": normalize_timestamp}
+_INVITEE_FIELDS = {"uri": _text, "email": _text, "name": _text, "status": _text, "timezone": _text, **_TIMES}
+_SCHEDULED_EVENT_FIELDS = {
+    "uri": _text,
+    "name": _text,
+    "status": _text,
+    "start_time": normalize_timestamp,
+    "end_time": normalize_timestamp,
+    "event_type": _text,
+    "location": _object,
+    "canceler_type": _text,
+    **_TIMES,
+}
+_EVENT_TYPE_FIELDS = {
+    "uri": _text,
+    "name": _text,
+    "slug": _text,
+    "active": _flag,
+    "deleted": _flag,
+    "owner": _text,
+    **_TIMES,
+}
+_SUBMISSION_FIELDS = {
+    "uri": _text,
+    "routing_form": _text,
+    "submitter": _text,
+    "submitter_type": _text,
+    "result_type": _text,
+    **_TIMES,
+}
+#: An invitee's event essentials: its times are kept as the writer normalized them.
+_SUMMARY_FIELDS = {
+    **dict.fromkeys(("uri", "name", "status", "start_time", "end_time", "event_type"), _text),
+    "location": _object,
+    "canceler_type": _text,
+}
 
 
 # --- values ------------------------------------------------------------------------------
@@ -328,7 +328,3 @@ def _json(text: object) -> Any:
         return json.loads(text)
     except ValueError:
         return None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
