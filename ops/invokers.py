@@ -9,6 +9,8 @@ no message ever includes the payload that was sent, since it may carry a token.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
@@ -63,6 +65,47 @@ class FunctionFailed(OpsError):
         super().__init__(f"{text}. {hint}" if hint else text)
 
 
+@contextmanager
+def aws_session(
+    region: str | None, session: boto3.Session | None = None
+) -> Iterator[tuple[boto3.Session, str]]:
+    """The session to build clients from and the region they are for (``region``, else the session's).
+
+    A missing profile or region, found here or while the block builds its clients, becomes an
+    :class:`OpsError` that says what to set.
+    """
+    try:
+        session = session or boto3.Session(region_name=region)
+        resolved = region or session.region_name or ""
+        if not resolved:
+            raise NoRegionError()
+        yield session, resolved
+    except ProfileNotFound as error:
+        raise OpsError(f"{error}: check AWS_PROFILE or ~/.aws/config") from None
+    except NoRegionError:
+        raise OpsError(
+            "no AWS region: pass --region, or set AWS_REGION / AWS_DEFAULT_REGION, "
+            "or a region in the AWS profile"
+        ) from None
+
+
+def access_error(code: str, message: str, operation: str, where: str = "") -> OpsError | None:
+    """What an AWS error code about the credentials (refused, not allowed, throttled) means, if it is one."""
+    if code in _ACCESS_DENIED:
+        on = f" on {where}" if where else ""
+        return OpsError(
+            f"access denied for {operation}{on}: the AWS credentials in use "
+            f"need permission to call it ({message or code})"
+        )
+    if code in _BAD_CREDENTIALS:
+        return OpsError(
+            f"the AWS credentials were refused ({code}): refresh them (aws sso login, or new keys)"
+        )
+    if code in _THROTTLED:
+        return OpsError(f"AWS throttled {operation} ({code}): try again in a moment")
+    return None
+
+
 class FunctionInvoker(Protocol):
     def invoke(self, logical_id: str, payload: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -76,24 +119,13 @@ class StackInvoker:
 
     def __init__(self, stack_name: str, region: str | None, session: boto3.Session | None = None) -> None:
         self.stack_name = stack_name
-        try:
-            session = session or boto3.Session(region_name=region)
-            self.region: str = region or session.region_name or ""
-            if not self.region:
-                raise NoRegionError()
+        with aws_session(region, session) as (session, self.region):
             self.cloudformation: CloudFormationClient = session.client(
                 "cloudformation", region_name=self.region, config=_CLOUDFORMATION_CONFIG
             )
             self.lambda_client: LambdaClient = session.client(
                 "lambda", region_name=self.region, config=_LAMBDA_CONFIG
             )
-        except ProfileNotFound as error:
-            raise OpsError(f"{error}: check AWS_PROFILE or ~/.aws/config") from None
-        except NoRegionError:
-            raise OpsError(
-                "no AWS region: pass --region, or set AWS_REGION / AWS_DEFAULT_REGION, "
-                "or a region in the AWS profile"
-            ) from None
         self._names: dict[str, str] = {}
 
     def function_name(self, logical_id: str) -> str:
@@ -163,18 +195,9 @@ class StackInvoker:
                 f"the function behind {logical_id} in {where} was not found: "
                 "check the last deploy (sam deploy) and --region"
             )
-        if code in _ACCESS_DENIED:
-            return OpsError(
-                f"access denied for {operation} on {where}: the AWS credentials in use "
-                f"need permission to call it ({message or code})"
-            )
-        if code in _BAD_CREDENTIALS:
-            return OpsError(
-                f"the AWS credentials were refused ({code}): refresh them (aws sso login, or new keys)"
-            )
-        if code in _THROTTLED:
-            return OpsError(f"AWS throttled {operation} ({code}): try again in a moment")
-        return OpsError(f"{operation} failed on {where}: {code or 'error'}: {message}")
+        return access_error(code, message, operation, where) or OpsError(
+            f"{operation} failed on {where}: {code or 'error'}: {message}"
+        )
 
     def _botocore_error(self, error: BotoCoreError) -> OpsError:
         if isinstance(error, NoCredentialsError | PartialCredentialsError):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ops.invokers import FunctionInvoker
+from ops.moments import parse_iso
 
 POLL_CALENDLY = "PollCalendlyFunction"
 DEFAULT_MAX_RUNS = 20
@@ -23,7 +24,6 @@ STOP_NO_PROGRESS = "no-progress"  # not done, yet no page was read: another run 
 STOP_MAX_RUNS = "max-runs"  # max_runs answers, none done
 
 _LEASE_HELD_TEXT = "another poll run is in progress"
-_ISO_EXAMPLES = "e.g. 2025-01-01 or 2025-01-01T09:00:00Z"
 
 
 class PollLoop:
@@ -74,12 +74,7 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
 
     Raises ValueError with a message for a person; the message never repeats ``text``.
     """
-    try:
-        since = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"must be an ISO-8601 date or date-time, {_ISO_EXAMPLES}") from None
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    since = parse_iso(text)
     if since >= (now or datetime.now(UTC)):
         raise ValueError("is in the future: a backfill reads history up to now")
     return since

@@ -21,9 +21,10 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoRegionError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.invokers import _ACCESS_DENIED, _BAD_CREDENTIALS, _THROTTLED, OpsError
+from ops.invokers import OpsError, access_error, aws_session
+from ops.moments import parse_iso
 
 SOURCE = "calendly-sync"
 
@@ -45,7 +46,6 @@ TERMINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 POLL_SECONDS = 5.0
 
 _CONFIG = Config(connect_timeout=10, read_timeout=30, retries={"mode": "standard"})
-_ISO_EXAMPLES = "e.g. 2025-01-01 or 2025-01-01T09:00:00Z"
 
 
 def parse_moment(text: str, *, now: datetime) -> datetime:
@@ -53,12 +53,7 @@ def parse_moment(text: str, *, now: datetime) -> datetime:
 
     Raises ValueError with a message for a person; the message never repeats ``text``.
     """
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"must be an ISO-8601 date or date-time, {_ISO_EXAMPLES}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    moment = parse_iso(text)
     if moment > now:
         raise ValueError("is in the future: a replay re-sends events already published")
     return moment.astimezone(UTC)
@@ -166,41 +161,21 @@ class ReplayClients:
 
     @classmethod
     def from_session(cls, region: str | None, session: boto3.Session | None = None) -> ReplayClients:
-        try:
-            session = session or boto3.Session(region_name=region)
-            resolved = region or session.region_name or ""
-            if not resolved:
-                raise NoRegionError()
+        with aws_session(region, session) as (session, resolved):
             return cls(
                 session.client("events", region_name=resolved, config=_CONFIG),
                 session.client("cloudformation", region_name=resolved, config=_CONFIG),
                 resolved,
             )
-        except ProfileNotFound as error:
-            raise OpsError(f"{error}: check AWS_PROFILE or ~/.aws/config") from None
-        except NoRegionError:
-            raise OpsError(
-                "no AWS region: pass --region, or set AWS_REGION / AWS_DEFAULT_REGION, "
-                "or a region in the AWS profile"
-            ) from None
 
 
 def _aws_error(error: Exception, operation: str) -> OpsError:
     if isinstance(error, ClientError):
         info = error.response.get("Error", {})
         code, message = info.get("Code", ""), info.get("Message", "")
-        if code in _ACCESS_DENIED:
-            return OpsError(
-                f"access denied for {operation}: the AWS credentials in use need permission "
-                f"to call it ({message or code})"
-            )
-        if code in _BAD_CREDENTIALS:
-            return OpsError(
-                f"the AWS credentials were refused ({code}): refresh them (aws sso login, or new keys)"
-            )
-        if code in _THROTTLED:
-            return OpsError(f"AWS throttled {operation} ({code}): try again in a moment")
-        return OpsError(f"{operation} failed: {code or 'error'}: {message}")
+        return access_error(code, message, operation) or OpsError(
+            f"{operation} failed: {code or 'error'}: {message}"
+        )
     return OpsError(f"AWS call failed: {type(error).__name__}: {error}")
 
 
