@@ -14,6 +14,7 @@ import pytest
 
 from calendly_sync.adapters.calendly import CalendlyClient
 from calendly_sync.errors import CalendlyUnavailable
+from calendly_sync.events import EVENT_TYPE_EVENTS, INVITEE_EVENTS, ROUTING_FORM_EVENTS
 from calendly_sync.subscriptions import key_fingerprint
 from calendly_sync.table_items import sync_state_key
 from local.calendly_sandbox import ALL_SCOPES, CalendlySandbox, TokenSpec
@@ -22,16 +23,8 @@ from tests.conftest import SIGNING_KEY, LocalAws
 
 WEBHOOK_URL = "https://hooks-test.execute-api.us-east-1.amazonaws.com/webhooks/calendly"
 
-ALL_EVENTS = {
-    "invitee.created",
-    "invitee.canceled",
-    "invitee_no_show.created",
-    "invitee_no_show.deleted",
-    "event_type.created",
-    "event_type.updated",
-    "event_type.deleted",
-    "routing_form_submission.created",
-}
+# Every Calendly webhook the stack knows (calendly_sync.events, the one list): connect subscribes to all.
+ALL_EVENTS = set(INVITEE_EVENTS + EVENT_TYPE_EVENTS + ROUTING_FORM_EVENTS)
 
 
 def validate(payload: dict[str, Any]) -> dict[str, Any]:
