@@ -15,13 +15,11 @@ Calendly's page tokens go stale; the sandbox here expires them after 1 s (``--to
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import math
 import os
 import random
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -32,6 +30,7 @@ from botocore import handlers
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
+from bench import command_line, machine
 from local import stack
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler
@@ -234,20 +233,19 @@ def backfill_figures(events: int, limit: int, window: float, token_ttl: float) -
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=10_000, help="scheduled events for the sync figures")
-    parser.add_argument("--backfill-events", type=int, default=800, help="scheduled events for the backfill")
-    parser.add_argument("--limit", type=int, default=50, help="backfill rate limit: requests per window")
-    parser.add_argument("--window", type=float, default=6.0, help="backfill rate-limit window, seconds")
-    parser.add_argument(
-        "--token-ttl", type=float, default=1.0, help="page-token lifetime in the sandbox, seconds"
-    )
-    parser.add_argument("--failing-writes", type=float, default=0.3, help="share of write attempts failing")
-    arguments = parser.parse_args()
+    arguments = command_line(
+        __doc__,
+        [
+            ("--events", 10_000, "scheduled events for the sync figures"),
+            ("--backfill-events", 800, "scheduled events for the backfill"),
+            ("--limit", 50, "backfill rate limit: requests per window"),
+            ("--window", 6.0, "backfill rate-limit window, seconds"),
+            ("--token-ttl", 1.0, "page-token lifetime in the sandbox, seconds"),
+            ("--failing-writes", 0.3, "share of write attempts failing"),
+        ],
+    ).parse_args()
     print("PollCalendlyFunction benchmark (Calendly sandbox on loopback, moto in-process)")
-    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores\n")
+    print(f"{machine()}\n")
     print(f"page tokens expire after {arguments.token_ttl:g} s\n")
     print(f"1. sync of {arguments.events:,} scheduled events")
     print("   (targets: first sync 1.1x, re-sync 1.05x of the least possible requests, 0 resource writes)")

@@ -23,13 +23,11 @@ a no-show mark ``invitee_no_show.created``; an event type first found ``event_ty
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
 import os
 import random
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -41,6 +39,7 @@ import boto3
 from botocore import handlers
 from moto import mock_aws
 
+from bench import command_line, machine
 from local import stack
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, Handler, load_handler, signed_delivery_event
@@ -362,19 +361,18 @@ def poll_figures(scheduled_events: int, cancellations: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--deliveries", type=int, default=2000, help="webhook deliveries, duplicates included"
-    )
-    parser.add_argument("--duplicates", type=float, default=0.25, help="chance a delivery is sent twice")
-    parser.add_argument("--drain-every", type=int, default=100, help="deliveries between stream drains")
-    parser.add_argument("--poll-events", type=int, default=500, help="scheduled events for the poll run")
-    parser.add_argument("--cancellations", type=int, default=50, help="cancellations only the poller finds")
-    arguments = parser.parse_args()
+    arguments = command_line(
+        __doc__,
+        [
+            ("--deliveries", 2000, "webhook deliveries, duplicates included"),
+            ("--duplicates", 0.25, "chance a delivery is sent twice"),
+            ("--drain-every", 100, "deliveries between stream drains"),
+            ("--poll-events", 500, "scheduled events for the poll run"),
+            ("--cancellations", 50, "cancellations only the poller finds"),
+        ],
+    ).parse_args()
     print("PublishChangesFunction benchmark (moto in-process; the Calendly sandbox on loopback)")
-    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores\n")
+    print(f"{machine()}\n")
     print("1. webhook deliveries through the receiver, the projector and the publisher")
     webhook_figures(arguments.deliveries, arguments.duplicates, arguments.drain_every)
     print(f"\n2. a poll run over {arguments.poll_events:,} scheduled events")

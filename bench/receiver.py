@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import hmac
@@ -31,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import REPO
+from bench import REPO, command_line, machine
 
 KEY = "bench-signing-key"
 
@@ -204,20 +203,18 @@ def measure_build_size() -> dict[str, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--deliveries", type=int, default=500, help="deliveries per throughput run (default 500)"
-    )
-    parser.add_argument(
-        "--import-runs", type=int, default=7, help="fresh processes per import figure (default 7)"
+    parser = command_line(
+        __doc__,
+        [
+            ("--deliveries", 500, "deliveries per throughput run (default 500)"),
+            ("--import-runs", 7, "fresh processes per import figure (default 7)"),
+        ],
     )
     parser.add_argument("--skip-build", action="store_true", help="do not run sam build for the size figure")
     arguments = parser.parse_args()
 
     print("ReceiveWebhookFunction benchmark")
-    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores\n")
+    print(f"{machine()}\n")
 
     print("1. AWS requests per delivery, warm (target: 1 DynamoDB, 0 Secrets Manager; at most 2)")
     for label, counts in measure_calls().items():

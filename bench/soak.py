@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import secrets
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -38,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from bench import command_line, machine
 
 # The layer is on the import path already: importing the bench package put it there.
 from calendly_sync.signature import SIGNATURE_HEADER, sign
@@ -391,19 +391,21 @@ def find(sandbox: CalendlySandbox, runner: LocalStackRunner, forger: Forger) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = command_line(
+        __doc__,
+        [
+            ("--deliveries", 10_000, "distinct deliveries (default 10,000)"),
+            ("--seed", 11, "random seed for the sandbox and the story"),
+            ("--drop", 0.0, "share of deliveries dropped (default 0)"),
+            ("--poll-every", 5.0, "seconds between polls (default 5)"),
+        ],
     )
-    parser.add_argument("--deliveries", type=int, default=10_000, help="distinct deliveries (default 10,000)")
-    parser.add_argument("--seed", type=int, default=11, help="random seed for the sandbox and the story")
-    parser.add_argument("--drop", type=float, default=0.0, help="share of deliveries dropped (default 0)")
-    parser.add_argument("--poll-every", type=float, default=5.0, help="seconds between polls (default 5)")
     arguments = parser.parse_args(argv)
     if arguments.deliveries < 10 or not 0 <= arguments.drop < 1 or arguments.poll_every <= 0:
         parser.error("--deliveries at least 10, --drop within 0..1 (below 1), --poll-every positive")
 
     print("calendly-sync soak: Calendly sandbox -> HTTP front -> receiver -> stream -> projector")
-    print(f"python {sys.version.split()[0]} on {os.uname().machine}, {os.cpu_count()} cores")
+    print(machine())
     print(
         f"{arguments.deliveries:,} deliveries, 20 % sent twice, reordered, {arguments.drop:.0%} dropped, "
         f"{FORGED_SHARE:.0%} forged; a poll every {arguments.poll_every:g} s; seed {arguments.seed}\n",
