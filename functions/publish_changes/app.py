@@ -7,6 +7,7 @@ batch again from there, and the ledger leaves out what was already published.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
@@ -19,7 +20,7 @@ from calendly_sync.adapters.published_ledger import PublishedLedger
 from calendly_sync.downstream.publisher import StreamRecord, publish_stream_batch
 from calendly_sync.errors import ConfigurationError
 from calendly_sync.observability import logger, metrics
-from calendly_sync.settings import get_settings
+from calendly_sync.settings import Settings, built_per_settings
 from calendly_sync.tracing import tracer
 
 
@@ -38,20 +39,39 @@ def stream_records(event: dict[str, Any]) -> list[StreamRecord]:
     return records
 
 
+@dataclass(frozen=True, slots=True)
+class Publishing:
+    """What the publisher works with: the ledger, the bus, and where the organization is read."""
+
+    ledger: PublishedLedger
+    bus: EventBridgeBus
+    table: CalendlyTable
+
+    def organization(self) -> str | None:
+        return (self.table.sync_state("CONNECTION") or {}).get("organization")
+
+
+def _publishing(settings: Settings) -> Publishing:
+    if not settings.event_bus_name:
+        raise ConfigurationError("EVENT_BUS_NAME is not set")
+    return Publishing(
+        ledger=PublishedLedger(settings.table_name, dynamodb_client()),
+        bus=EventBridgeBus(settings.event_bus_name, eventbridge_client()),
+        table=CalendlyTable(settings.table_name, dynamodb_client()),
+    )
+
+
+#: Built on the first invocation, once per container (and again only for new settings).
+publishing = built_per_settings(_publishing)
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # Settings and clients are made once per container (their caches); these wrappers cost nothing.
-    settings = get_settings()
-    if not settings.event_bus_name:
-        raise ConfigurationError("EVENT_BUS_NAME is not set")
-    table = CalendlyTable(settings.table_name, dynamodb_client())
+    wired = publishing()
     outcome = publish_stream_batch(
-        stream_records(event),
-        ledger=PublishedLedger(settings.table_name, dynamodb_client()),
-        bus=EventBridgeBus(settings.event_bus_name, eventbridge_client()),
-        organization_of=lambda: (table.sync_state("CONNECTION") or {}).get("organization"),
+        stream_records(event), ledger=wired.ledger, bus=wired.bus, organization_of=wired.organization
     )
     failures = [] if outcome.first_failed is None else [{"itemIdentifier": outcome.first_failed}]
     return {"batchItemFailures": failures}
