@@ -41,6 +41,7 @@ from calendly_sync.observability import metrics
 from calendly_sync.settings import get_settings
 from local import stack
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig
+from local.copy_check import CopyCheck, compare, sandbox_facts, table_facts
 from local.lambda_runtime import FakeLambdaContext, load_handler
 from local.stream_pump import StreamPump
 
@@ -90,6 +91,10 @@ class LocalAws:
         """``invitee URI -> status`` of every invitee item the table holds (stubs left out)."""
         items = [i for i in self.all_items() if i.get("entity", {}).get("S") == "invitee" and "status" in i]
         return {i["uri"]["S"]: i["status"]["S"] for i in items}
+
+    def copy_of(self, calendly: CalendlySandbox) -> CopyCheck:
+        """The table against Calendly's own state (``local/copy_check``: the one comparison)."""
+        return compare(sandbox_facts(calendly.state), table_facts(self.all_items()))
 
     def all_items(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
