@@ -341,9 +341,8 @@ def test_a_dropped_deliverys_change_is_published_once_by_the_poll_and_the_late_w
     assert consumer.received() == []
 
 
-def test_a_backfill_is_quiet_unless_asked(consumer: Consumer, calendly: CalendlySandbox) -> None:
-    # GIVEN history in Calendly and a connected stack
-    since = (datetime.now(UTC) - timedelta(days=20)).date().isoformat()
+def connected_with_history(calendly: CalendlySandbox) -> str:
+    """Four bookings 10 to 15 days old and a connected stack; a backfill's ``since`` before them."""
     calendly.seed(
         users=1,
         event_types_per_user=1,
@@ -352,6 +351,12 @@ def test_a_backfill_is_quiet_unless_asked(consumer: Consumer, calendly: Calendly
         days=5,
     )
     connect(calendly)
+    return (datetime.now(UTC) - timedelta(days=20)).date().isoformat()
+
+
+def test_a_backfill_is_quiet_unless_asked(consumer: Consumer, calendly: CalendlySandbox) -> None:
+    # GIVEN history in Calendly and a connected stack
+    since = connected_with_history(calendly)
 
     # WHEN a default backfill runs THEN the table fills and nothing is published
     assert poll({"mode": "backfill", "since": since})["ok"] is True
@@ -363,15 +368,7 @@ def test_a_backfill_asked_to_publish_publishes_its_changes_with_origin_backfill(
     consumer: Consumer, calendly: CalendlySandbox
 ) -> None:
     # GIVEN history in Calendly and a connected stack
-    since = (datetime.now(UTC) - timedelta(days=20)).date().isoformat()
-    calendly.seed(
-        users=1,
-        event_types_per_user=1,
-        scheduled_events=4,
-        start=datetime.now(UTC) - timedelta(days=15),
-        days=5,
-    )
-    connect(calendly)
+    since = connected_with_history(calendly)
 
     # WHEN a backfill runs with "publish": true
     assert poll({"mode": "backfill", "since": since, "publish": True})["ok"] is True
