@@ -16,7 +16,13 @@ import pytest
 from calendly_sync import table_items
 from calendly_sync.deliveries import resource_changes
 from calendly_sync.downstream.changes import DownstreamChange, change_id, record_changes
-from calendly_sync.downstream.entries import MAX_REQUEST_BYTES, chunks, detail_of, entry_of
+from calendly_sync.downstream.entries import (
+    CLIPPED_STRING_CHARS,
+    MAX_REQUEST_BYTES,
+    chunks,
+    detail_of,
+    entry_of,
+)
 from calendly_sync.envelope import parse_envelope
 from calendly_sync.events import DOWNSTREAM_EVENTS
 from tests.downstream_helpers import MemoryTable, assert_valid_event, envelope
@@ -520,6 +526,26 @@ def test_an_event_over_256_kb_leaves_calendlys_payload_out_and_says_so() -> None
     detail = json.loads(entry.detail)
     assert "calendly" not in detail and detail["truncated"] is True
     assert detail["resource"]["uri"] == INVITEE_URI
+    assert_valid_event("invitee.created", detail)
+
+
+def test_a_resource_over_256_kb_on_its_own_is_announced_with_its_long_strings_clipped() -> None:
+    # GIVEN an invitee whose own name is 300 KB (the resource alone passes EventBridge's limit)
+    table = MemoryTable()
+    table.apply(webhook("invitee.created", invitee(name="x" * 300_000)), table_items.WEBHOOK)
+    (change,) = published(table)
+
+    # WHEN it becomes an entry
+    entry = entry_of(change, ORGANIZATION)
+
+    # THEN it is still announced: it fits, says truncated, and keeps every field of the shape,
+    # long strings cut to CLIPPED_STRING_CHARS and everything short (URIs, times, status) whole
+    assert entry is not None and entry.truncated and entry.size <= MAX_REQUEST_BYTES
+    detail = json.loads(entry.detail)
+    assert "calendly" not in detail and detail["truncated"] is True
+    assert detail["resource"]["name"] == "x" * CLIPPED_STRING_CHARS
+    assert detail["resource"]["uri"] == INVITEE_URI and detail["subject"] == INVITEE_URI
+    assert detail["resource"]["status"] == "active" and detail["change_id"] == change.change_id
     assert_valid_event("invitee.created", detail)
 
 

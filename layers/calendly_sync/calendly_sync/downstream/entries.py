@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from calendly_sync.downstream.changes import DownstreamChange
@@ -52,14 +52,39 @@ def detail_of(
     return detail
 
 
+#: Past the limit even without Calendly's payload, the resource's strings are cut to this many
+#: characters (its shape and types stay what the schema says) rather than the change going
+#: unannounced: ``truncated`` tells the consumer to read the rest from Calendly by ``subject``.
+CLIPPED_STRING_CHARS = 1024
+
+
 def entry_of(change: DownstreamChange, organization: str | None) -> Entry | None:
-    """The change's entry; without Calendly's payload if it would pass the limit, None if still over."""
-    for with_calendly in (True, False):
-        detail = _json(detail_of(change, organization, with_calendly=with_calendly))
+    """The change's entry, cut down only as far as EventBridge's limit needs.
+
+    Whole; else without Calendly's payload; else with the resource's long strings clipped too.
+    None only if even that passes the limit (a resource with thousands of long values).
+    """
+    for with_calendly, clip in ((True, False), (False, False), (False, True)):
+        shown = _clipped_resource(change) if clip else change
+        detail = _json(detail_of(shown, organization, with_calendly=with_calendly))
         entry = Entry(change.change_id, change.detail_type, detail, truncated=not with_calendly)
         if entry.size <= MAX_REQUEST_BYTES:
             return entry
     return None
+
+
+def _clipped_resource(change: DownstreamChange) -> DownstreamChange:
+    return replace(change, resource=_clipped(change.resource))
+
+
+def _clipped(value: Any) -> Any:
+    if isinstance(value, str):
+        return value[:CLIPPED_STRING_CHARS]
+    if isinstance(value, dict):
+        return {name: _clipped(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_clipped(item) for item in value]
+    return value
 
 
 def chunks(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
