@@ -8,7 +8,7 @@ stream's 24 hours, which bound how late a record can be handed again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,16 +51,9 @@ class PublishedLedger:
                     "ProjectionExpression": "pk",
                 }
             }
-            for attempt in range(_ATTEMPTS):
-                response = self._call("batch_get_item", RequestItems=request)
+            for response in self._until_processed("batch_get_item", request, "UnprocessedKeys"):
                 for item in response.get("Responses", {}).get(self.table_name, []):
                     found.add(item["pk"]["S"].removeprefix("PUBLISHED#"))
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self._back_off(attempt)
-            else:
-                raise StorageUnavailable("DynamoDB left ledger keys unprocessed")
         return found
 
     def record_published(self, change_ids: Sequence[str]) -> None:
@@ -82,18 +75,23 @@ class PublishedLedger:
                 }
                 for change_id in unique[start : start + _WRITE_LIMIT]
             ]
-            pending: dict[str, Any] = {self.table_name: requests}
-            for attempt in range(_ATTEMPTS):
-                response = self._call("batch_write_item", RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                self._back_off(attempt)
-            else:
-                raise StorageUnavailable("DynamoDB left ledger items unwritten")
+            batch = {self.table_name: requests}
+            for _ in self._until_processed("batch_write_item", batch, "UnprocessedItems"):
+                pass  # nothing to read from a write's answers but what was left unprocessed
 
-    def _back_off(self, attempt: int) -> None:
-        self.sleep(min(0.05 * 2**attempt, 1.0))
+    def _until_processed(
+        self, operation: str, request: dict[str, Any], unprocessed: str
+    ) -> Iterator[dict[str, Any]]:
+        """Each answer to a batch request, sent again with what DynamoDB left unprocessed, backing off."""
+        for attempt in range(_ATTEMPTS):
+            response = self._call(operation, RequestItems=request)
+            yield response
+            request = response.get(unprocessed) or {}
+            if not request:
+                return
+            if attempt + 1 < _ATTEMPTS:  # no wait before giving up
+                self.sleep(min(0.05 * 2**attempt, 1.0))
+        raise StorageUnavailable(f"DynamoDB left ledger requests unprocessed ({operation})")
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         return call_dynamodb(self.client, operation, **arguments)
