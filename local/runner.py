@@ -85,6 +85,7 @@ class LocalStackRunner(StartStop):
         self._name = stack_name or f"calendly-local-{uuid.uuid4().hex[:8]}"
         self._invoke_lock = threading.Lock()
         self._stop = threading.Event()
+        self._pumping: threading.Thread | None = None
         self.responses: Counter[int] = Counter()
         self.statuses: Counter[str] = Counter()
         self.event_bus_name = ""
@@ -174,11 +175,15 @@ class LocalStackRunner(StartStop):
         else:
             os.environ.pop("WEBHOOK_URL", None)
         _forget_process_state()
-        threading.Thread(target=self._pump_forever, name="stream-pump", daemon=True).start()
+        self._pumping = threading.Thread(target=self._pump_forever, name="stream-pump", daemon=True)
+        self._pumping.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        # The pump's tick in flight finishes before moto and the log it writes to go away.
+        if self._pumping is not None:
+            self._pumping.join(timeout=30)
         stop_serving(self._front)
         with self._invoke_lock:
             self._moto.stop()
