@@ -15,7 +15,6 @@ next run, which lists its invitees again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -81,6 +80,8 @@ class _OutOfTime(Exception):
 @dataclass
 class _Listed:
     item: VersionedItem
+    #: The event as Calendly listed it: its invitees' items keep its essentials.
+    resource: Mapping[str, Any]
     changed: bool  # newer than the stored event: its invitees are listed and then it is written
     recheck: bool  # unchanged, but its invitees are listed again (no-show re-checks, backfill)
     done: bool = False
@@ -175,7 +176,7 @@ class WindowReader:
 
     def _take(self, events: list[Any]) -> int:
         """Add one page to the batch; how many of its events need their invitees read."""
-        items: list[VersionedItem] = []
+        items: list[tuple[VersionedItem, Mapping[str, Any]]] = []
         for event in events:
             item = table_items.scheduled_event_item(event)
             if item is None or not item.attributes.get("start_time"):
@@ -183,15 +184,15 @@ class WindowReader:
                 self.report.unreadable_events += 1
                 logger.warning("listed scheduled event cannot be read", uri=_uri_of(event))
                 continue
-            items.append(item)
-        stored = self.table.stored_versions([item.key for item in items])
+            items.append((item, event))
+        stored = self.table.stored_versions([item.key for item, _ in items])
         work = 0
-        for item in items:
+        for item, event in items:
             if item.key in self._applied:
-                self._batch.append(_Listed(item, changed=False, recheck=False, done=True))
+                self._batch.append(_Listed(item, event, changed=False, recheck=False, done=True))
                 continue
             changed = stored.get(item.key, "") < item.version
-            listed = _Listed(item, changed=changed, recheck=not changed and self.rules.recheck(item))
+            listed = _Listed(item, event, changed=changed, recheck=not changed and self.rules.recheck(item))
             listed.done = not (listed.changed or listed.recheck)
             if listed.done:
                 self._count_seen(item.key)
@@ -211,21 +212,21 @@ class WindowReader:
             read: list[tuple[_Listed, list[list[Change]]]] = []
             try:
                 for listed in group:
-                    read.append((listed, self._invitees_of(listed.item)))
+                    read.append((listed, self._invitees_of(listed)))
             finally:
                 # What was read is committed even when time runs out part way.
                 self._commit(read)
         return bool(pending)
 
-    def _invitees_of(self, item: VersionedItem) -> list[list[Change]]:
+    def _invitees_of(self, listed: _Listed) -> list[list[Change]]:
+        item = listed.item
         self.report.invitee_lists += 1
         fallback = str(item.attributes["updated_at"])
         as_of = table_items.format_utc(self.run.clock.now())
-        listed_event = json.loads(str(item.attributes["raw"]))
         found: list[list[Change]] = []
         for invitee in self.client.invitees(str(item.attributes["uri"])):
             changes = table_items.invitee_changes(
-                invitee, fallback_updated_at=fallback, as_of=as_of, scheduled_event=listed_event
+                invitee, fallback_updated_at=fallback, as_of=as_of, scheduled_event=listed.resource
             )
             if changes:
                 found.append(changes)
