@@ -3,8 +3,10 @@
 moto runs EventBridge rules but sends nothing to an API destination's URL, so the local
 runner gives ``ForwardRule`` an SQS queue as its target and ``LocalForwarder`` plays the API
 destination: it POSTs each event, as EventBridge would (the whole event as JSON, the
-connection's API-key header with its secret), retries what EventBridge retries, and keeps
-what it gives up on in a dead-letter list, as the target's ``DeadLetterConfig`` would.
+connection's API-key header with its secret), never follows a redirect (a 3xx is a failed
+invocation, so the secret goes to the forward URL's origin only), times a request out at 5 s,
+retries what EventBridge retries (timeouts included), and keeps what it gives up on in a
+dead-letter list, as the target's ``DeadLetterConfig`` would.
 
 ``LoopbackEndpoint`` is a flow URL on loopback (an integration platform's trigger, say) that
 records what arrives; the demo and the tests point ``ForwardUrl`` at it.
@@ -17,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -30,8 +32,16 @@ from local.loopback import StartStop, serve, stop_serving
 logger = logging.getLogger(__name__)
 
 #: EventBridge retries an API destination's 401, 407, 409, 429 and 5xx answers (and no answer
-#: at all); any other status is final.
+#: at all); any other status is final. That includes a 3xx: an API destination does not follow
+#: redirects, and "does not retry events associated with error codes 1xx, 2xx, 3xx, and 4xx
+#: (other than those noted above)", so a redirect is a failed invocation that goes to the
+#: target's dead-letter queue at once (Amazon EventBridge User Guide, "API destinations as
+#: targets", section "API destination error codes", eb-api-destinations.html).
 RETRIED_STATUSES = frozenset({401, 407, 409, 429})
+#: "EventBridge requests to an API destination endpoint must have a maximum client execution
+#: timeout of 5 seconds": a slower answer is timed out, and timed-out requests are retried like
+#: any other retryable failure (same page). The whole exchange counts, not each socket read.
+API_DESTINATION_TIMEOUT_SECONDS = 5.0
 #: EventBridge keeps retrying for up to 24 h; locally the schedule is compressed to a few tries.
 LOCAL_MAX_RETRIES = 4
 USER_AGENT = "Amazon/EventBridge/ApiDestinations"
@@ -68,7 +78,7 @@ class LocalForwarder:
         max_retries: int = LOCAL_MAX_RETRIES,
         backoff_seconds: float = 0.1,
         max_backoff_seconds: float = 2.0,
-        timeout: tuple[float, float] = (3.05, 10.0),
+        timeout: float = API_DESTINATION_TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._sqs = sqs_client
@@ -79,7 +89,7 @@ class LocalForwarder:
         self._max_retries = max_retries
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds
-        self._timeout = timeout
+        self.timeout = timeout
         self._sleep = sleep
         self._session = requests.Session()
         self._lock = threading.Lock()
@@ -112,6 +122,7 @@ class LocalForwarder:
             if attempt > 1:
                 self._sleep(min(self._backoff * 2 ** (attempt - 2), self._max_backoff))
             self.attempts += 1
+            started = time.monotonic()
             try:
                 answer = self._session.post(
                     self.url,
@@ -121,15 +132,23 @@ class LocalForwarder:
                         "User-Agent": USER_AGENT,
                         self.header_name: self.__secret,
                     },
-                    timeout=self._timeout,
+                    timeout=self.timeout,  # each connect and read; the whole exchange is checked below
+                    # Never: an API destination does not follow a redirect, and following one would
+                    # hand the header secret to whatever origin the Location names.
+                    allow_redirects=False,
                 )
             except requests.RequestException as error:
                 status, reason = None, type(error).__name__
             else:
-                status, reason = answer.status_code, f"HTTP {answer.status_code}"
-                if 200 <= status < 300:
-                    self.delivered += 1
-                    return
+                answer.close()
+                if time.monotonic() - started > self.timeout:
+                    # Answered, but after the deadline: EventBridge had already timed the request out.
+                    status, reason = None, f"Timeout (HTTP {answer.status_code} after {self.timeout:g} s)"
+                else:
+                    status, reason = answer.status_code, f"HTTP {answer.status_code}"
+                    if 200 <= status < 300:
+                        self.delivered += 1
+                        return
             if not retried(status):
                 break
         self._dead_letter(body, attempt, status, reason)
@@ -180,11 +199,17 @@ class LoopbackEndpoint(StartStop):
 
     ``answers`` are the statuses of the next requests, in order (then 200). With
     ``required_header`` it answers 401 to a request without that header and value, as a flow
-    URL guarded by a token does; the value is compared, never kept or shown.
+    URL guarded by a token does; the value is compared, never kept or shown. ``location`` is
+    the ``Location`` header of its 3xx answers (a flow URL that moved). ``delays`` are the
+    seconds the next requests wait for their answer, in order (then none); with ``trickle`` the
+    status and headers go at once and the body trickles over the wait.
     """
 
     answers: list[int] = field(default_factory=list)
     required_header: tuple[str, str] | None = None
+    location: str | None = None
+    delays: list[float] = field(default_factory=list)
+    trickle: bool = False
     received: list[ReceivedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -210,6 +235,10 @@ class LoopbackEndpoint(StartStop):
         with self._lock:
             self.answers.extend(statuses)
 
+    def delay_next(self, seconds: Iterable[float]) -> None:
+        with self._lock:
+            self.delays.extend(seconds)
+
     def accepted(self) -> list[ReceivedRequest]:
         with self._lock:
             return [r for r in self.received if 200 <= r.status < 300]
@@ -219,6 +248,7 @@ class LoopbackEndpoint(StartStop):
         headers = {name.lower(): value for name, value in request.headers.items()}
         with self._lock:
             status = self.answers.pop(0) if self.answers else 200
+            delay = self.delays.pop(0) if self.delays else 0.0
             if self.required_header is not None:
                 name, expected = self.required_header
                 if not hmac.compare_digest(headers.get(name.lower(), "").encode(), expected.encode()):
@@ -231,4 +261,23 @@ class LoopbackEndpoint(StartStop):
                     request.method, request.path, headers, _parse(request.get_data(as_text=True)), status
                 )
             )
-        return Response("{}", status, content_type="application/json")(environ, start_response)
+        headers_out = {"Location": self.location} if self.location and 300 <= status < 400 else {}
+        if delay and self.trickle:
+            return Response(_trickled(delay), status, headers_out, content_type="application/json")(
+                environ, start_response
+            )
+        time.sleep(delay)
+        return Response("{}", status, headers_out, content_type="application/json")(environ, start_response)
+
+
+def _trickled(delay: float, step: float = 0.05) -> Iterator[bytes]:
+    """A body whose first byte goes at once and whose last ``delay`` seconds later, a byte each ``step``.
+
+    No pause is long, so only a deadline on the whole exchange, not one on each read, sees it late.
+    """
+    yield b"{"
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline:
+        time.sleep(step)
+        yield b" "
+    yield b"}"

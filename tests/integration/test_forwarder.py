@@ -200,6 +200,86 @@ def test_a_wrong_secret_is_refused_and_the_secret_is_never_shown(
     assert all(SECRET not in text for text in everything)
 
 
+@pytest.mark.parametrize("redirect", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_the_other_origin_gets_nothing(
+    forwarding: Forwarding, redirect: int
+) -> None:
+    # GIVEN a flow URL that answers with a redirect to another origin (a second loopback server)
+    forwarding.put("invitee.canceled", "3" * 32)
+    with LoopbackEndpoint() as elsewhere, LoopbackEndpoint(answers=[redirect]) as moved:
+        moved.location = elsewhere.url
+
+        # WHEN the forwarder runs
+        sender = forwarder(forwarding, moved.url, [])
+        settled = sender.forward_pending()
+
+        # THEN the other origin received nothing at all (so not the header's secret)
+        assert elsewhere.received == []
+        assert [r.status for r in moved.received] == [redirect]
+    # AND the redirect is the failed invocation EventBridge documents: not retried, dead-lettered
+    assert settled == 1 and sender.delivered == 0 and sender.attempts == 1
+    assert [(d.attempts, d.last_status, d.reason) for d in sender.dead_letters] == [
+        (1, redirect, f"HTTP {redirect}")
+    ]
+    assert forwarding.queued() == 0
+
+
+def test_the_forwarder_times_out_at_5_seconds_by_default(forwarding: Forwarding) -> None:
+    # GIVEN a forwarder built with no timeout of its own
+    sender = LocalForwarder(forwarding.sqs, forwarding.queue_url, "http://127.0.0.1:9/flows", HEADER, SECRET)
+
+    # THEN it gives each request the 5 s an API destination gives an endpoint
+    assert sender.timeout == 5.0
+
+
+@pytest.mark.parametrize("trickle", [False, True], ids=["no-answer-in-time", "body-trickles-past-it"])
+def test_an_answer_slower_than_the_timeout_is_retried_not_counted_delivered(
+    forwarding: Forwarding, endpoint: LoopbackEndpoint, trickle: bool
+) -> None:
+    # GIVEN an endpoint whose first answer (a 200) takes longer than the timeout, headers at once or not
+    endpoint.trickle = trickle
+    endpoint.delay_next([1.2])
+    forwarding.put("invitee.canceled", "4" * 32)
+    waits: list[float] = []
+
+    # WHEN the forwarder runs with a 0.5 s timeout (the 5 s default, scaled down)
+    sender = LocalForwarder(
+        forwarding.sqs, forwarding.queue_url, endpoint.url, HEADER, SECRET, timeout=0.5, sleep=waits.append
+    )
+    sender.forward_pending()
+
+    # THEN the slow 200 counted as a failure that is retried, and only the prompt one as delivered
+    assert sender.attempts == 2 and waits == [0.1]
+    assert sender.delivered == 1 and sender.dead_letters == []
+    assert wait_until(lambda: len(endpoint.received) == 2, timeout=5)
+
+
+def test_an_endpoint_always_slower_than_the_timeout_gets_the_event_dead_lettered(
+    forwarding: Forwarding, endpoint: LoopbackEndpoint
+) -> None:
+    # GIVEN an endpoint that answers 200 every time, but always too late
+    endpoint.delay_next([0.6] * 3)
+    forwarding.put("invitee.canceled", "5" * 32)
+    waits: list[float] = []
+
+    # WHEN the forwarder runs with a 0.2 s timeout and 2 retries
+    sender = LocalForwarder(
+        forwarding.sqs,
+        forwarding.queue_url,
+        endpoint.url,
+        HEADER,
+        SECRET,
+        timeout=0.2,
+        max_retries=2,
+        sleep=waits.append,
+    )
+    sender.forward_pending()
+
+    # THEN nothing is counted delivered: after 3 timed-out tries the event is dead-lettered, no status
+    assert sender.delivered == 0 and waits == [0.1, 0.2]
+    assert [(d.attempts, d.last_status, d.reason) for d in sender.dead_letters] == [(3, None, "ReadTimeout")]
+
+
 def test_the_local_runner_forwards_what_forward_rule_matches(tmp_path: Path) -> None:
     # GIVEN the local stack with ForwardUrl pointing at a loopback endpoint that checks the header
     with (
