@@ -53,6 +53,7 @@ class MemoryTable:
                     new[name] = value
             if isinstance(change, VersionedItem):
                 new.update(version=change.version, origin=origin.via, publish=origin.publish)
+                new["sequence"] = int((old or {}).get("sequence", 0)) + 1
             if new == old:
                 continue  # DynamoDB writes no stream record for a write that changes nothing
             self.items[key] = new

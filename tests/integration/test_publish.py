@@ -25,7 +25,7 @@ import requests
 
 from calendly_sync.adapters.aws_clients import eventbridge_client
 from calendly_sync.settings import get_settings
-from local.calendly_sandbox import CalendlySandbox
+from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, signed_delivery_event
 from local.runner import wait_until
 from local.samples import Booking, envelope
@@ -277,13 +277,18 @@ def captured(calendly: CalendlySandbox) -> Iterator[tuple[str, list[bytes]]]:
     server.server_close()
 
 
-def subscribe(calendly: CalendlySandbox, token: str, url: str) -> None:
+def subscribe(
+    calendly: CalendlySandbox,
+    token: str,
+    url: str,
+    events: tuple[str, ...] = ("invitee.created", "invitee.canceled"),
+) -> None:
     response = requests.post(
         f"{calendly.base_url}/webhook_subscriptions",
         headers={"Authorization": f"Bearer {token}"},
         json={
             "url": url,
-            "events": ["invitee.created", "invitee.canceled"],
+            "events": list(events),
             "organization": calendly.organization_uri,
             "scope": "organization",
             "signing_key": SIGNING_KEY,
@@ -379,3 +384,77 @@ def test_a_backfill_asked_to_publish_publishes_its_changes_with_origin_backfill(
     bookings = [e for e in received if e["detail-type"] == "invitee.created"]
     assert len(bookings) == len(consumer.aws.invitee_statuses())
     assert {e["detail"]["origin"] for e in bookings} == {"backfill"}
+
+
+def test_a_quiet_backfill_publishes_the_changes_it_makes_to_what_the_table_held(
+    consumer: Consumer, calendly: CalendlySandbox, captured: tuple[str, list[bytes]]
+) -> None:
+    # GIVEN two past bookings delivered and published (a connected stack, a subscription)
+    since = connected_with_history(calendly)
+    token = calendly.add_token(TokenSpec(role="owner"))
+    url, bodies = captured
+    subscribe(calendly, token, url, ("invitee.created", "invitee.canceled", "invitee_no_show.created"))
+    marked = calendly.book(start_time=datetime.now(UTC) - timedelta(days=3))
+    canceled = calendly.book(start_time=datetime.now(UTC) - timedelta(days=2))
+    assert wait_until(lambda: len(bodies) == 2, timeout=10)
+    consumer.deliver(*(body.decode() for body in bodies))
+    bodies.clear()
+    consumer.publish()
+    assert kinds(consumer.received())["invitee.created"] == 2
+
+    # AND a no-show marked and an invitee canceled while their webhooks are held (Calendly retrying)
+    calendly.mark_no_show(marked)
+    calendly.cancel(canceled, by="host")
+    assert wait_until(lambda: len(bodies) == 2, timeout=10)
+    held = [body.decode() for body in bodies]
+
+    # WHEN a quiet backfill runs, then the held webhooks arrive, then a poll
+    assert poll({"mode": "backfill", "since": since})["ok"] is True
+    consumer.publish()
+    by_backfill = consumer.received()
+    consumer.deliver(*held)
+    assert poll()["ok"] is True
+    consumer.publish()
+    later = consumer.received()
+
+    # THEN both changes to stored bookings were published once, by whichever saw them first
+    changes = [(e["detail-type"], e["detail"]["resource"]["uri"]) for e in by_backfill + later]
+    assert changes.count(("invitee_no_show.created", marked)) == 1
+    assert changes.count(("invitee.canceled", canceled)) == 1
+    # AND the history the backfill stored for the first time stayed quiet
+    assert kinds(by_backfill + later)["invitee.created"] == 0
+    # AND each subject's events carry a growing sequence
+    canceled_event = next(e for e in by_backfill + later if e["detail-type"] == "invitee.canceled")
+    assert canceled_event["detail"]["sequence"] >= 2
+
+
+def test_each_subjects_events_carry_a_sequence_that_orders_them_where_updated_at_ties(
+    consumer: Consumer,
+) -> None:
+    # GIVEN a booking whose no-show is marked, removed and marked again (Calendly leaves updated_at
+    # as it was for each), then canceled; delivered in order, each published as it lands
+    booking = Booking(start=START)
+    bodies = [booking.book(), booking.mark_no_show(), booking.unmark_no_show(), booking.mark_no_show()]
+    bodies.append(booking.cancel(by="host"))
+    published: list[dict[str, Any]] = []
+    for body in bodies:
+        consumer.deliver(body)
+        consumer.publish()
+        published.extend(e for e in consumer.received() if e["detail"]["resource"]["type"] == "invitee")
+
+    # THEN events that share the invitee's updated_at still order by sequence, which grows by change
+    assert [e["detail-type"] for e in published] == [
+        "invitee.created",
+        "invitee_no_show.created",
+        "invitee_no_show.deleted",
+        "invitee_no_show.created",
+        "invitee.canceled",
+    ]
+    assert len({e["detail"]["resource"]["updated_at"] for e in published[:4]}) == 1
+    sequences = [e["detail"]["sequence"] for e in published]
+    assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences) and sequences[0] == 1
+
+    # WHEN the same deliveries arrive again (Calendly's retries) THEN nothing is published
+    consumer.deliver(*bodies)
+    consumer.publish()
+    assert consumer.received() == []

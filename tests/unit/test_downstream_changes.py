@@ -147,6 +147,11 @@ def test_a_new_booking_is_one_invitee_created_with_its_event_essentials() -> Non
         "event_type": EVENT_TYPE_URI,
         "location": {"type": "zoom", "join_url": "https://zoom.example/j/1"},
         "canceler_type": None,
+        "event_memberships": [],
+        "event_guests": [],
+        "invitees_counter": {"total": 1, "active": 1, "limit": 1},
+        "created_at": "2026-02-20T10:00:00.000000Z",
+        "updated_at": "2026-02-20T10:00:00.000000Z",
     }
     # AND Calendly's own object, without the embedded event (stored as its own item)
     assert change.calendly["uri"] == INVITEE_URI and "scheduled_event" not in change.calendly
@@ -169,6 +174,8 @@ def test_a_cancellation_is_one_invitee_canceled_at_its_cancellation_time() -> No
     assert change.resource["cancellation"] == {
         "canceler_type": "invitee",
         "canceled_at": "2026-02-21T09:00:00.000000Z",
+        "reason": None,
+        "canceled_by": "Some One",
     }
     assert_valid_event(change.detail_type, detail_of(change, ORGANIZATION))
 

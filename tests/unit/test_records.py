@@ -146,6 +146,54 @@ def test_other_resources_order_by_updated_at_then_a_final_state_then_one_digest(
     assert version(renamed_tie).split("#")[:2] == version(booked).split("#")[:2]
 
 
+def test_a_group_events_seats_order_by_when_each_state_was_known_not_by_digest() -> None:
+    # GIVEN a group event whose seats fill as invitees join, Calendly leaving updated_at unchanged
+    booking = Booking(start=START)
+    event = booking.book()["payload"]["scheduled_event"]
+    seats = [{**event, "invitees_counter": {"total": n, "active": n, "limit": 45}} for n in (28, 29, 30)]
+    known = [format_utc(START + timedelta(minutes=n)) for n in (1, 2, 3)]
+
+    def version(resource: dict[str, Any], known_at: str) -> str:
+        item = scheduled_event_item(resource, known_at=known_at)
+        assert item is not None
+        return item.version
+
+    versions = [version(body, at) for body, at in zip(seats, known, strict=True)]
+
+    # THEN a later-known counter wins over every earlier one, whatever their digests say
+    assert versions == sorted(versions) and len(set(versions)) == 3
+    # AND a poll reading the last state again is the same state (the poller does not rewrite it)
+    assert same_state(versions[2], version(seats[2], format_utc(START + timedelta(hours=1))))
+    assert not same_state(versions[1], versions[2])
+    # AND a later updated_at still wins over any moment an older state was known
+    moved = {
+        **seats[0],
+        "updated_at": format_utc(datetime.fromisoformat(event["updated_at"]) + timedelta(seconds=1)),
+    }
+    assert version(moved, known[0]) > version(seats[2], format_utc(START + timedelta(days=1)))
+    # AND a state known before its own updated_at is ordered from its updated_at
+    assert version(seats[0], "2000-01-01T00:00:00.000000Z").split("#")[2] == "~" + normalize_timestamp(
+        event["updated_at"]
+    )
+
+
+def test_a_delivery_orders_its_embedded_event_by_the_envelopes_created_at() -> None:
+    # GIVEN two deliveries of one group event, the later made with one seat more, arriving reversed
+    booking = Booking(start=START)
+    first = booking.book()
+    second = json.loads(json.dumps(first))
+    second["created_at"] = format_utc(datetime.fromisoformat(first["created_at"]) + timedelta(minutes=5))
+    second["payload"]["scheduled_event"]["invitees_counter"] = {"total": 2, "active": 2, "limit": 10}
+
+    def event_version(envelope: dict[str, Any]) -> str:
+        (*_, event) = resource_changes(parse_envelope(json.dumps(envelope)))
+        assert isinstance(event, VersionedItem) and event.key.sk == "EVENT"
+        return event.version
+
+    # THEN the one made later wins, in either arrival order
+    assert event_version(second) > event_version(first)
+
+
 def test_without_updated_at_a_resources_created_at_orders_it() -> None:
     booking = Booking(start=START)
     body = booking.book()["payload"]["scheduled_event"]

@@ -63,7 +63,9 @@ def resource_changes(envelope: WebhookEnvelope) -> tuple[Change, ...]:
             table_items.invitee_changes(payload, fallback_updated_at=created_at, delivered_at=created_at)
         )
         if changes:
-            scheduled_event = table_items.scheduled_event_item(payload.get("scheduled_event"))
+            scheduled_event = table_items.scheduled_event_item(
+                payload.get("scheduled_event"), known_at=created_at
+            )
             if scheduled_event is not None:
                 changes.append(scheduled_event)
     elif event in EVENT_TYPE_EVENTS:

@@ -177,8 +177,9 @@ class WindowReader:
     def _take(self, events: list[Any]) -> int:
         """Add one page to the batch; how many of its events need their invitees read."""
         items: list[tuple[VersionedItem, Mapping[str, Any]]] = []
+        read_at = table_items.format_utc(self.run.clock.now())
         for event in events:
-            item = table_items.scheduled_event_item(event)
+            item = table_items.scheduled_event_item(event, known_at=read_at)
             if item is None or not item.attributes.get("start_time"):
                 # Not silently dropped: counted, logged, and the run reported failed.
                 self.report.unreadable_events += 1
@@ -191,7 +192,7 @@ class WindowReader:
             if item.key in self._applied:
                 self._batch.append(_Listed(item, event, changed=False, recheck=False, done=True))
                 continue
-            changed = stored.get(item.key, "") < item.version
+            changed = _newer(stored.get(item.key), item.version)
             listed = _Listed(item, event, changed=changed, recheck=not changed and self.rules.recheck(item))
             listed.done = not (listed.changed or listed.recheck)
             if listed.done:

@@ -19,9 +19,10 @@ Between two bodies stamped with the same ``updated_at``, a final state (canceled
 wins, and otherwise the digest picks one winner whatever order they arrive in. The raw
 Calendly object is kept in ``raw`` beside the normalized fields.
 
-An invitee's version has one more part, ``<updated_at>#<final>#~<as of>#<digest>``, because
-Calendly marks and removes a no-show without touching ``updated_at``: on a tie, ``as of``
-(when the body's state is known to hold) orders the no-show changes. See ``invitee_version``.
+Invitee and scheduled event versions have one more part, ``<updated_at>#<final>#~<as of>#<digest>``,
+because Calendly changes them without touching ``updated_at`` (an invitee's no-show marked or
+removed; a group event's seats filling as invitees join): on a tie, ``as of`` (when the body's
+state is known to hold) orders those changes. See ``state_version``.
 
 Everything here is pure: the webhook receiver and the poller build the same items from the
 same Calendly objects, and ``adapters.dynamodb`` writes them.
@@ -212,13 +213,13 @@ def _version(resource: Mapping[str, Any], updated_at: str, *, final: bool = Fals
 _AS_OF_MARK = "~"
 
 
-def invitee_version(resource: Mapping[str, Any], updated_at: str, *, final: bool, as_of: str) -> str:
-    """``<updated_at>#<final>#~<as of>#<digest>``: what orders two bodies of one invitee.
+def state_version(resource: Mapping[str, Any], updated_at: str, *, final: bool, as_of: str) -> str:
+    """``<updated_at>#<final>#~<as of>#<digest>``: what orders two bodies of one invitee or event.
 
     ``updated_at`` first, then a final state (canceled) wins, then ``as of``, the moment the
     body's state is known to hold (``_as_of``): Calendly leaves ``updated_at`` as it was when a
-    no-show is marked or removed, so only ``as of`` tells those states apart. The digest
-    settles the rest.
+    no-show is marked or removed, and when a group event's ``invitees_counter`` moves, so only
+    ``as of`` tells those states apart. The digest settles the rest.
     """
     return f"{updated_at}#{1 if final else 0}#{_AS_OF_MARK}{as_of}#{content_digest(resource)[:16]}"
 
@@ -246,7 +247,7 @@ def same_state(stored_version: str, new_version: str) -> bool:
 
 
 def _as_of(no_show: object, *, read_at: str | None, delivered_at: str | None, updated_at: str) -> str:
-    """A moment at which a body's state held, to order no-show changes (see ``invitee_version``).
+    """A moment at which a body's state held, to order no-show changes (see ``state_version``).
 
     - Read by a poll at ``read_at``: then, or the no-show's own ``created_at`` if the reader's
       clock is behind it.
@@ -279,9 +280,15 @@ def _uri_of(value: object) -> str | None:
 # --- resources -> items -----------------------------------------------------------------
 
 
-def scheduled_event_item(resource: object) -> VersionedItem | None:
-    """The item of a scheduled event (``GET /scheduled_events/{uuid}`` or an embedded one)."""
-    return _resource_item(_SCHEDULED_EVENT, resource, _scheduled_event_fields)
+def scheduled_event_item(resource: object, *, known_at: str | None = None) -> VersionedItem | None:
+    """The item of a scheduled event (``GET /scheduled_events/{uuid}`` or an embedded one).
+
+    ``known_at`` (UTC text as ``format_utc`` writes it) is when the body's state held: when a
+    poll read it, or the envelope's ``created_at`` of the delivery that embedded it. It orders
+    two bodies with one ``updated_at`` (``state_version``), which group events have whenever
+    an invitee joins or leaves: Calendly moves ``invitees_counter`` but not ``updated_at``.
+    """
+    return _resource_item(_SCHEDULED_EVENT, resource, _scheduled_event_fields, known_at=known_at)
 
 
 def _scheduled_event_fields(resource: Mapping[str, Any], event_uuid: str) -> _Fields:
@@ -328,8 +335,16 @@ def scheduled_event_summary(resource: object) -> str | None:
         "canceler_type": (
             _text(cancellation.get("canceler_type")) if isinstance(cancellation, Mapping) else None
         ),
+        # Hosts, guests and seats as Calendly gives them (``downstream`` puts them in shape).
+        **{name: resource.get(name) for name in _MEETING_PARTS},
+        "created_at": normalize_timestamp(resource.get("created_at")),
+        "updated_at": normalize_timestamp(resource.get("updated_at")),
     }
     return compact_json(summary)
+
+
+#: What a flow needs of a meeting besides its time and place: who hosts, who else comes, the seats.
+_MEETING_PARTS = ("event_memberships", "event_guests", "invitees_counter")
 
 
 def invitee_changes(
@@ -343,7 +358,7 @@ def invitee_changes(
     """The invitee's item plus the reschedule links it implies; empty if it is not an invitee.
 
     Two moments (UTC text as ``format_utc`` writes it) order no-show changes, which leave
-    ``updated_at`` as it was (``invitee_version``, ``_as_of``): ``as_of``, when a poll read
+    ``updated_at`` as it was (``state_version``, ``_as_of``): ``as_of``, when a poll read
     the body (its state held then), and ``delivered_at``, a webhook envelope's ``created_at``
     (made after the change the body shows).
 
@@ -402,7 +417,7 @@ def invitee_changes(
     if new_ids and new_ids != ids:
         attributes["new_invitee"] = new_invitee
         changes.append(LinkUpdate(invitee_key(*new_ids), _link(new_invitee, new_ids, old_invitee=own["uri"])))
-    version = invitee_version(
+    version = state_version(
         own,
         updated_at,
         final=attributes["status"] == "canceled",
@@ -480,6 +495,8 @@ class _Kind:
     key: Callable[[str], ItemKey]
     #: The resource's times ``updated_at`` is read from, the first readable one.
     stamps: tuple[str, ...] = _STAMPS
+    #: Its version has an ``as of`` part (``state_version``): Calendly changes it without ``updated_at``.
+    ordered_by_known_at: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,7 +509,7 @@ class _Fields:
     index: dict[str, AttributeValue] = field(default_factory=dict)
 
 
-_SCHEDULED_EVENT = _Kind("scheduled_event", _EVENT_URI, scheduled_event_key)
+_SCHEDULED_EVENT = _Kind("scheduled_event", _EVENT_URI, scheduled_event_key, ordered_by_known_at=True)
 # A deleted event type may carry only ``deleted_at`` besides its creation.
 _EVENT_TYPE = _Kind("event_type", _EVENT_TYPE_URI, event_type_key, ("updated_at", "deleted_at", "created_at"))
 _SUBMISSION = _Kind("routing_form_submission", _SUBMISSION_URI, routing_form_submission_key)
@@ -500,9 +517,17 @@ _MEMBERSHIP = _Kind("membership", _MEMBERSHIP_URI, membership_key)
 
 
 def _resource_item(
-    kind: _Kind, resource: object, fields: Callable[[Mapping[str, Any], str], _Fields]
+    kind: _Kind,
+    resource: object,
+    fields: Callable[[Mapping[str, Any], str], _Fields],
+    *,
+    known_at: str | None = None,
 ) -> VersionedItem | None:
-    """The item of ``resource`` if it is one of ``kind`` (its URI) with a readable time, else None."""
+    """The item of ``resource`` if it is one of ``kind`` (its URI) with a readable time, else None.
+
+    Kinds ordered by when a state was known (``_Kind.ordered_by_known_at``) get a
+    ``state_version`` with ``known_at`` as its ``as of`` (else their ``updated_at``).
+    """
     if not isinstance(resource, Mapping):
         return None
     match = kind.uri.search(_text(resource.get("uri")) or "")
@@ -520,7 +545,12 @@ def _resource_item(
         "raw": compact_json(resource),
         **own.index,
     }
-    return VersionedItem(kind.key(uuid), _version(resource, updated_at, final=own.final), attributes)
+    if kind.ordered_by_known_at:
+        as_of = max(normalize_timestamp(known_at) or updated_at, updated_at)
+        version = state_version(resource, updated_at, final=own.final, as_of=as_of)
+    else:
+        version = _version(resource, updated_at, final=own.final)
+    return VersionedItem(kind.key(uuid), version, attributes)
 
 
 def _first_time(resource: Mapping[str, Any], names: tuple[str, ...]) -> str | None:

@@ -54,7 +54,9 @@ class CalendlyTable:
 
         Every write is idempotent, so a change applied twice (a stream record retried, a
         poll and a webhook carrying the same state) leaves the item as one write would.
-        Versioned items also record ``origin`` (how the change was seen) for the publisher.
+        Versioned items also record ``origin`` (how the change was seen) for the publisher, and
+        count the writes that landed on them in ``sequence`` (one more per write), which orders a
+        subject's downstream events.
         """
         applied: list[Change] = []
         stale: list[Change] = []
@@ -97,6 +99,12 @@ class CalendlyTable:
             else:
                 values[f":a{index}"] = _attribute(value)
                 assignments.append(f"#a{index} = :a{index}")
+        if isinstance(change, VersionedItem):
+            # Counts the writes that landed on the item: a downstream event's ``sequence``.
+            names["#sequence"] = "sequence"
+            values[":one"] = {"N": "1"}
+            values[":zero"] = {"N": "0"}
+            assignments.append("#sequence = if_not_exists(#sequence, :zero) + :one")
         expression = "SET " + ", ".join(assignments)
         if removals:
             expression += " REMOVE " + ", ".join(removals)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from calendly_sync.table_items import content_digest, normalize_timestamp
@@ -43,6 +44,8 @@ class DownstreamChange:
     calendly: Any
     #: ``scheduled_event.updated`` only: which of ``SCHEDULED_EVENT_FIELDS`` changed.
     changed_fields: tuple[str, ...] | None = None
+    #: The item's ``sequence`` after the write: grows with every write that landed on it.
+    sequence: int = 0
 
 
 def change_id(detail_type: str, subject: str, marker: str = "") -> str:
@@ -55,19 +58,24 @@ def record_changes(event_name: str, old: Image | None, new: Image | None) -> lis
     """The changes one stream record announces (``event_name`` INSERT, MODIFY or REMOVE), in order.
 
     Nothing for a removal, an item without ``version`` (a reschedule link's stub), a write
-    that left ``version`` as it was (a link added to a stored item), a quiet backfill
-    (``publish`` false), or any item that is not one of the four published resources.
+    that left ``version`` as it was (a link added to a stored item), history a quiet backfill
+    stores for the first time (``publish`` false on an item the table did not hold), or any
+    item that is not one of the four published resources. A quiet backfill's change to what
+    the table already held is an effective change like any other: the webhook or poll that
+    brings the same state later finds nothing left to announce.
     """
     if event_name not in ("INSERT", "MODIFY") or not new or not _text(new.get("version")):
         return []
-    if new.get("publish") is False or new.get("entity") not in ENTITIES:
+    if new.get("entity") not in ENTITIES:
         return []
     if old is not None and not _text(old.get("version")):
         old = None  # a stub: the resource itself is seen for the first time
+    if old is None and new.get("publish") is False:
+        return []
     if old is not None and old.get("version") == new.get("version"):
         return []
     classify = _CLASSIFIERS[str(new["entity"])]
-    return classify(old, new, _origin(new))
+    return [replace(change, sequence=_sequence(new)) for change in classify(old, new, _origin(new))]
 
 
 # --- per resource ------------------------------------------------------------------------
@@ -125,7 +133,7 @@ def _scheduled_event_changes(old: Image | None, new: Image, origin: str) -> list
             subject,
             after,
             _raw(new),
-            changed,
+            changed_fields=changed,
         )
     ]
 
@@ -188,14 +196,23 @@ _CLASSIFIERS = {
 
 
 def invitee_resource(item: Image) -> dict[str, Any]:
+    """The invitee as a flow acts on it: the item's fields, then what only Calendly's object has.
+
+    Both halves are read off the stored item (its fields and its ``raw``), so a change the
+    poller found carries the same resource as the webhook's.
+    """
     raw = _raw(item)
     raw = raw if isinstance(raw, Mapping) else {}
     resource = {"type": "invitee", **_read(item, _INVITEE_FIELDS)}
     cancellation = None
-    if resource["status"] == "canceled" or isinstance(raw.get("cancellation"), Mapping):
+    calendly_cancellation = raw.get("cancellation")
+    if resource["status"] == "canceled" or isinstance(calendly_cancellation, Mapping):
+        given = calendly_cancellation if isinstance(calendly_cancellation, Mapping) else {}
         cancellation = {
             "canceler_type": _text(item.get("canceler_type")),
             "canceled_at": normalize_timestamp(item.get("canceled_at")),
+            "reason": _text(given.get("reason")),
+            "canceled_by": _text(given.get("canceled_by")),
         }
     no_show = raw.get("no_show")
     return {
@@ -210,14 +227,19 @@ def invitee_resource(item: Image) -> dict[str, Any]:
             else None
         ),
         "scheduled_event": _scheduled_event_summary(item.get("scheduled_event")),
+        **_read(raw, _INVITEE_ANSWERS),
     }
 
 
 def scheduled_event_resource(item: Image) -> dict[str, Any]:
     raw = _raw(item)
-    # The item keeps no location of its own: Calendly's object has it.
-    location = raw.get("location") if isinstance(raw, Mapping) else None
-    return {"type": "scheduled_event", **_read({**item, "location": location}, _SCHEDULED_EVENT_FIELDS)}
+    raw = raw if isinstance(raw, Mapping) else {}
+    # The item keeps no location, hosts, guests or seats of its own: Calendly's object has them.
+    return {
+        "type": "scheduled_event",
+        **_read({**item, "location": raw.get("location")}, _SCHEDULED_EVENT_FIELDS),
+        **_read(raw, _MEETING_FIELDS),
+    }
 
 
 def event_type_resource(item: Image) -> dict[str, Any]:
@@ -225,7 +247,13 @@ def event_type_resource(item: Image) -> dict[str, Any]:
 
 
 def routing_form_submission_resource(item: Image) -> dict[str, Any]:
-    return {"type": "routing_form_submission", **_read(item, _SUBMISSION_FIELDS)}
+    raw = _raw(item)
+    raw = raw if isinstance(raw, Mapping) else {}
+    return {
+        "type": "routing_form_submission",
+        **_read(item, _SUBMISSION_FIELDS),
+        **_read(raw, _SUBMISSION_ANSWERS),
+    }
 
 
 def _scheduled_event_summary(text: object) -> dict[str, Any] | None:
@@ -234,9 +262,10 @@ def _scheduled_event_summary(text: object) -> dict[str, Any] | None:
     return _read(summary, _SUMMARY_FIELDS) if isinstance(summary, Mapping) else None
 
 
-def _read(item: Image, fields: Mapping[str, Callable[[object], Any]]) -> dict[str, Any]:
-    """Each of ``fields`` (in its order) read from ``item`` by its reader."""
-    return {name: read(item.get(name)) for name, read in fields.items()}
+def _read(item: object, fields: Mapping[str, Callable[[object], Any]]) -> dict[str, Any]:
+    """Each of ``fields`` (in its order) read from ``item`` by its reader (None off a non-object)."""
+    values = item if isinstance(item, Mapping) else {}
+    return {name: read(values.get(name)) for name, read in fields.items()}
 
 
 def _flag(value: object) -> bool:
@@ -249,6 +278,58 @@ def _object(value: object) -> dict[str, Any] | None:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _uri(value: object) -> str | None:
+    """A URI Calendly gives as text, or embeds as an object with ``uri``."""
+    return _text(value.get("uri")) if isinstance(value, Mapping) else _text(value)
+
+
+def _integer(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: object) -> int | float | str | None:
+    """An amount: a JSON number, or the text of one too large for JSON to carry (kept as text)."""
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _optional_flag(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _shape(fields: Mapping[str, Callable[[object], Any]]) -> Callable[[object], dict[str, Any] | None]:
+    """A reader of one nested object: ``fields`` read off it, or None when it is not an object."""
+
+    def read(value: object) -> dict[str, Any] | None:
+        return _read(value, fields) if isinstance(value, Mapping) else None
+
+    return read
+
+
+def _list_of(fields: Mapping[str, Callable[[object], Any]]) -> Callable[[object], list[dict[str, Any]]]:
+    """A reader of a list of objects, each in shape; ``[]`` when Calendly gives none."""
+    read_one = _shape(fields)
+
+    def read(value: object) -> list[dict[str, Any]]:
+        if not isinstance(value, list):
+            return []
+        return [shaped for entry in value if (shaped := read_one(entry)) is not None]
+
+    return read
+
+
+def _answer(value: object) -> str | list[str] | None:
+    """A form's answer: text, or the choices picked in a multiple-choice question."""
+    if isinstance(value, list):
+        return [entry for entry in value if isinstance(entry, str)]
+    return _text(value)
+
+
+def _any_json(value: object) -> Any:
+    return value
 
 
 # Each resource's fields in the order its detail lists them, each with how it is read off the item.
@@ -282,11 +363,53 @@ _SUBMISSION_FIELDS = {
     "result_type": _text,
     **_TIMES,
 }
+#: A meeting's hosts, guests and seats (``invitees_counter``), as Calendly's scheduled event has them.
+_MEETING_FIELDS = {
+    "event_memberships": _list_of({"user": _uri, "user_email": _text, "user_name": _text}),
+    "event_guests": _list_of({"email": _text, **_TIMES}),
+    "invitees_counter": _shape(dict.fromkeys(("total", "active", "limit"), _integer)),
+}
 #: An invitee's event essentials: its times are kept as the writer normalized them.
 _SUMMARY_FIELDS = {
     **dict.fromkeys(("uri", "name", "status", "start_time", "end_time", "event_type"), _text),
     "location": _object,
     "canceler_type": _text,
+    **_MEETING_FIELDS,
+    **_TIMES,
+}
+_TRACKING = _shape(
+    dict.fromkeys(
+        ("utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "salesforce_uuid"), _text
+    )
+)
+#: What the invitee answered and how they booked: Calendly's own object is the only place it is.
+_INVITEE_ANSWERS = {
+    "first_name": _text,
+    "last_name": _text,
+    "questions_and_answers": _list_of({"question": _text, "answer": _text, "position": _integer}),
+    "tracking": _TRACKING,
+    "cancel_url": _text,
+    "reschedule_url": _text,
+    "text_reminder_number": _text,
+    "payment": _shape(
+        {
+            "external_id": _text,
+            "provider": _text,
+            "amount": _number,
+            "currency": _text,
+            "terms": _text,
+            "successful": _optional_flag,
+        }
+    ),
+    "reconfirmation": _shape({"created_at": normalize_timestamp, "confirmed_at": normalize_timestamp}),
+    "scheduling_method": _text,
+    "invitee_scheduled_by": _uri,
+    "routing_form_submission": _uri,
+}
+_SUBMISSION_ANSWERS = {
+    "questions_and_answers": _list_of({"question_uuid": _text, "question": _text, "answer": _answer}),
+    "tracking": _TRACKING,
+    "result": _shape({"type": _text, "value": _any_json}),
 }
 
 
@@ -311,6 +434,14 @@ def _as_of(item: Image) -> str | None:
     if len(parts) == 4 and parts[2].startswith("~"):
         return normalize_timestamp(parts[2][1:])
     return None
+
+
+def _sequence(item: Image) -> int:
+    """The item's write count (``adapters.dynamodb``); 0 on an item written before it had one."""
+    value = item.get("sequence")
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return int(value)
+    return 0
 
 
 def _no_show_created_at(no_show: object) -> str | None:

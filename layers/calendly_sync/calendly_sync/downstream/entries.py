@@ -42,6 +42,7 @@ def detail_of(
         "occurred_at": change.occurred_at,
         "organization": organization,
         "subject": change.subject,
+        "sequence": change.sequence,
         "resource": change.resource,
     }
     if change.changed_fields is not None:
