@@ -14,6 +14,7 @@ from typing import Any
 from pydantic_core import SchemaValidator, ValidationError
 from pydantic_core import core_schema as schema
 
+from calendly_sync import calendly_json
 from calendly_sync.errors import NotAnEnvelope
 
 __all__ = ["WebhookEnvelope", "decode_body", "parse_envelope"]
@@ -53,9 +54,17 @@ def decode_body(raw_body: bytes) -> str:
 
 
 def parse_envelope(body_text: str) -> WebhookEnvelope:
-    """Parse the body; anything that is not a Calendly envelope raises ``NotAnEnvelope``."""
+    """Parse the body; anything that is not a Calendly envelope raises ``NotAnEnvelope``.
+
+    Read by ``calendly_json`` (a number JSON or PutEvents cannot carry stays its own text),
+    then held to the envelope's shape.
+    """
     try:
-        fields = _ENVELOPE.validate_json(body_text)
+        document = calendly_json.loads(body_text)
+    except ValueError:
+        raise NotAnEnvelope("not a Calendly webhook envelope (check: body)") from None
+    try:
+        fields = _ENVELOPE.validate_python(document)
     except ValidationError as error:
         where = sorted({".".join(str(p) for p in e["loc"][:1]) or "body" for e in error.errors()})
         raise NotAnEnvelope(f"not a Calendly webhook envelope (check: {', '.join(where)})") from None

@@ -28,6 +28,7 @@ from typing import Any, Literal, NamedTuple
 
 import requests
 
+from calendly_sync import calendly_json
 from calendly_sync.errors import (
     CalendlyAnswerInvalid,
     CalendlyRejected,
@@ -331,8 +332,9 @@ def _checked_answer(response: requests.Response, method: str, path: str, expect:
     if not response.content:
         raise invalid("an empty body")  # never "the last page": the rest would be skipped unseen
     try:
-        answer = response.json()
-    except (ValueError, RecursionError):
+        # Not requests' .json(): a number JSON or PutEvents cannot carry stays its own text.
+        answer = calendly_json.loads(response.content)
+    except ValueError:
         raise invalid("a body that is not JSON") from None
     if not isinstance(answer, dict):
         raise invalid(f"JSON {type(answer).__name__} where an object belongs")
@@ -401,8 +403,8 @@ def _plausible_time(value: str) -> bool:
 def _error_body(response: requests.Response) -> tuple[str, str, tuple[str, ...]]:
     """Calendly's ``title``, ``message`` and the parameters its ``details`` name (each may be absent)."""
     try:
-        body = response.json()
-    except (ValueError, RecursionError):
+        body = calendly_json.loads(response.content)
+    except ValueError:
         body = None
     if not isinstance(body, dict):
         return response.reason or "Error", "", ()
