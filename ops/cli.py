@@ -19,7 +19,8 @@ poll lease, or ``--max-runs`` was reached before the function said done.
 ``replay --since TIME [--until TIME] [--detail-type T ...]`` starts an EventBridge replay of
 the stack's EventArchive onto its bus and follows it until it ends (see :mod:`ops.replay`).
 It exits 0 when the replay completed, 1 when it failed or was cancelled, 2 for a bad time
-window, an unknown detail-type, no rule that can receive it, or an unreachable stack.
+window, an unknown detail-type, no rule that can receive it, an unreachable stack, or an
+``--archive`` that is not an archive of the stack's bus.
 """
 
 from __future__ import annotations
@@ -203,7 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="only to the rules that can receive this detail-type (repeatable; they also get their other "
         f"types from the window). One of: {', '.join(DETAIL_TYPES)}",
     )
-    replay.add_argument("--archive", help="the archive's name (default: the stack's EventArchiveName output)")
+    replay.add_argument(
+        "--archive",
+        help="the archive's name (default: the stack's EventArchiveName output); it must be an archive of "
+        "the stack's bus, or it is refused (unless --stack is left out and no stack has the default name)",
+    )
     replay.add_argument("--bus", help="the bus (name or ARN) to check the archive replays onto (its own)")
     return parser
 
@@ -244,9 +249,8 @@ def _add_common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
     def default(value: Any) -> Any:
         return value if defaults else argparse.SUPPRESS
 
-    parser.add_argument(
-        "--stack", default=default(DEFAULT_STACK), help=f"stack name (default: {DEFAULT_STACK})"
-    )
+    # No default value: main() tells a stack named on the command line from the default one.
+    parser.add_argument("--stack", default=default(None), help=f"stack name (default: {DEFAULT_STACK})")
     parser.add_argument(
         "--region", default=default(None), help="AWS region (default: from the AWS environment or profile)"
     )
@@ -294,6 +298,9 @@ def main(
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as stop:  # --help, or a usage error already explained on stderr
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    args.stack_named = args.stack is not None
+    if not args.stack_named:
+        args.stack = DEFAULT_STACK
     if args.command in POLL_COMMANDS:
         return _poll(args, invoker)
     if args.command == "replay":
@@ -409,6 +416,7 @@ def _replay(args: argparse.Namespace, clients: ReplayClients | None, sleep: Call
             until=until,
             detail_types=list(dict.fromkeys(args.detail_types)),
             now=now,
+            stack_named=args.stack_named,
         )
         name = plan.name
         if progress.enabled:

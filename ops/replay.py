@@ -186,31 +186,78 @@ def _call(operation: str, call: Callable[[], Any]) -> Any:
         raise _aws_error(error, operation) from None
 
 
-def stack_output(cloudformation: Any, stack: str, key: str) -> str:
-    """One output of the deployed stack (EventArchiveName)."""
+def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str] | None:
+    """The deployed stack's outputs by key; None when there is no such stack."""
     try:
         answer = cloudformation.describe_stacks(StackName=stack)
     except ClientError as error:
         message = error.response.get("Error", {}).get("Message", "")
         if "does not exist" in message:
-            raise OpsError(
-                f"stack {stack} not found: check --stack (sam deploy's stack_name) and --region, "
-                "or name the archive with --archive"
-            ) from None
+            return None
         raise _aws_error(error, "cloudformation:DescribeStacks") from None
     except BotoCoreError as error:
         raise _aws_error(error, "cloudformation:DescribeStacks") from None
-    for output in answer["Stacks"][0].get("Outputs", []):
-        if output.get("OutputKey") == key:
-            return str(output["OutputValue"])
-    raise OpsError(
-        f"stack {stack} has no output {key}: deploy the current template (sam build && sam deploy)"
-    )
+    return {
+        str(output["OutputKey"]): str(output["OutputValue"])
+        for output in answer["Stacks"][0].get("Outputs", [])
+        if "OutputKey" in output and "OutputValue" in output
+    }
 
 
-def find_archive(clients: ReplayClients, *, stack: str, archive: str | None, bus: str | None) -> Archive:
-    """The archive to replay (``--archive``, else the stack's EventArchiveName) and its bus."""
-    name = archive or stack_output(clients.cloudformation, stack, "EventArchiveName")
+def stack_output(cloudformation: Any, stack: str, key: str) -> str:
+    """One output of the deployed stack (EventArchiveName)."""
+    outputs = stack_outputs(cloudformation, stack)
+    if outputs is None:
+        raise OpsError(
+            f"stack {stack} not found: check --stack (sam deploy's stack_name) and --region, "
+            "or name the archive with --archive"
+        )
+    if key not in outputs:
+        raise OpsError(
+            f"stack {stack} has no output {key}: deploy the current template (sam build && sam deploy)"
+        )
+    return outputs[key]
+
+
+def _stack_bus_for_archive(clients: ReplayClients, stack: str, *, stack_named: bool) -> str | None:
+    """The bus (ARN, else name) of the stack an ``--archive`` must belong to; None: no stack to check.
+
+    Only when ``--stack`` was left out and its default names no deployed stack is there nothing
+    to hold the archive to (replaying an archive with no stack at all, as the README allows);
+    a stack named on the command line must exist, and its bus is the only one replayed onto.
+    """
+    outputs = stack_outputs(clients.cloudformation, stack)
+    if outputs is None:
+        if stack_named:
+            raise OpsError(
+                f"stack {stack} not found, so the archive cannot be checked to be its own: "
+                "check --stack (sam deploy's stack_name) and --region"
+            )
+        return None
+    bus = outputs.get("EventBusArn") or outputs.get("EventBusName")
+    if not bus:
+        raise OpsError(
+            f"stack {stack} has no output EventBusArn to check the archive against: "
+            "deploy the current template (sam build && sam deploy)"
+        )
+    return bus
+
+
+def find_archive(
+    clients: ReplayClients, *, stack: str, archive: str | None, bus: str | None, stack_named: bool = True
+) -> Archive:
+    """The archive to replay (``--archive``, else the stack's EventArchiveName) and its bus.
+
+    An archive named with ``--archive`` must keep the events of the stack's own bus: replaying
+    another stack's archive would re-send that stack's events onto that stack's bus, whatever
+    ``--stack`` says (``stack_named``: whether ``--stack`` was given, see above).
+    """
+    stack_bus: str | None = None
+    if archive is None:
+        name = stack_output(clients.cloudformation, stack, "EventArchiveName")
+    else:
+        name = archive
+        stack_bus = _stack_bus_for_archive(clients, stack, stack_named=stack_named)
     try:
         described = clients.events.describe_archive(ArchiveName=name)
     except ClientError as error:
@@ -222,6 +269,12 @@ def find_archive(clients: ReplayClients, *, stack: str, archive: str | None, bus
     found = Archive(
         str(described["ArchiveName"]), str(described["ArchiveArn"]), str(described["EventSourceArn"])
     )
+    if stack_bus is not None and stack_bus not in (found.bus_arn, found.bus_name):
+        raise OpsError(
+            f"archive {found.name} is not stack {stack}'s: it keeps the events of bus {found.bus_name}, "
+            f"and the stack's bus is {stack_bus.rsplit('/', 1)[-1]}. Name the archive's own stack with "
+            "--stack, or leave --archive out to replay the stack's EventArchive"
+        )
     # A replay goes back to the bus the archive keeps; --bus only confirms it.
     if bus is not None and bus not in (found.bus_arn, found.bus_name):
         raise OpsError(
@@ -276,9 +329,10 @@ def plan_replay(
     until: datetime,
     detail_types: Sequence[str],
     now: datetime,
+    stack_named: bool = True,
 ) -> ReplayPlan:
     """Check the request and choose the rules; raises OpsError when it cannot be replayed."""
-    found = find_archive(clients, stack=stack, archive=archive, bus=bus)
+    found = find_archive(clients, stack=stack, archive=archive, bus=bus, stack_named=stack_named)
     chosen: tuple[Rule, ...] = ()
     if detail_types:
         chosen = tuple(rules_for(bus_rules(clients.events, found.bus_name), detail_types))

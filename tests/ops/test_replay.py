@@ -59,6 +59,18 @@ class Stack:
             for r in self.events.list_replays(EventSourceArn=self.archive_arn)["Replays"]
         ]
 
+    def deploy(self, name: str, outputs: dict[str, str]) -> None:
+        """A deployed stack named ``name`` whose outputs are ``outputs``."""
+        self.clients.cloudformation.create_stack(
+            StackName=name,
+            TemplateBody=json.dumps(
+                {
+                    "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+                    "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+                }
+            ),
+        )
+
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
@@ -125,12 +137,24 @@ def test_a_replay_without_detail_types_goes_to_every_rule_and_finds_the_archive_
     assert answer["State"] == "COMPLETED" and answer["ReplayName"] == replay["ReplayName"]
 
 
+class ScriptedCloudFormation:
+    """A CloudFormation client that knows one stack, the default one, on ``bus_arn``."""
+
+    def __init__(self, bus_arn: str) -> None:
+        self.bus_arn = bus_arn
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        assert StackName == "calendly-sync-dev"
+        outputs = [{"OutputKey": "EventBusArn", "OutputValue": self.bus_arn}]
+        return {"Stacks": [{"StackName": StackName, "Outputs": outputs}]}
+
+
 class ScriptedEvents:
     """An EventBridge client whose replay takes a while, then ends in ``last_state``."""
 
     def __init__(self, bus_arn: str, last_state: str, reason: str = "") -> None:
         self.bus_arn = bus_arn
-        self.answers = [
+        self.answers: list[dict[str, Any]] = [
             {"State": "STARTING"},
             {"State": "RUNNING", "EventLastReplayedTime": NOW - timedelta(hours=3)},
             {"State": last_state, **({"StateReason": reason} if reason else {})},
@@ -157,14 +181,15 @@ def test_the_replay_is_followed_until_it_ends(
     last_state: str, code: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a replay that starts, runs half way through the window, then ends
-    events = ScriptedEvents(f"arn:aws:events:{REGION}:123456789012:event-bus/{BUS}", last_state, "a reason")
+    bus_arn = f"arn:aws:events:{REGION}:123456789012:event-bus/{BUS}"
+    events = ScriptedEvents(bus_arn, last_state, "a reason")
     waits: list[float] = []
     since = (NOW - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     # When it is started and followed (a fake clock: each wait is recorded, not slept)
     result = main(
         ["replay", "--since", since, "--until", NOW.isoformat(), "--archive", ARCHIVE],
-        replay_clients=ReplayClients(events, None, REGION),
+        replay_clients=ReplayClients(events, ScriptedCloudFormation(bus_arn), REGION),
         sleep=waits.append,
     )
 
@@ -222,6 +247,88 @@ def test_an_archive_or_bus_that_does_not_fit_is_a_clear_error(
     assert code == 2
     assert message in capsys.readouterr().err
     assert stack.replays() == []
+
+
+class OtherStack:
+    """A second deployment in the same account: its own bus, archive and stack outputs."""
+
+    NAME = "calendly-sync-other"
+    BUS = "calendly-other-bus"
+    ARCHIVE = "calendly-other-archive"
+
+    def __init__(self, stack: Stack) -> None:
+        self.bus_arn = stack.events.create_event_bus(Name=self.BUS)["EventBusArn"]
+        stack.events.create_archive(ArchiveName=self.ARCHIVE, EventSourceArn=self.bus_arn)
+        stack.deploy(
+            self.NAME,
+            {"EventBusName": self.BUS, "EventBusArn": self.bus_arn, "EventArchiveName": self.ARCHIVE},
+        )
+
+
+def every_replay(stack: Stack) -> list[dict[str, Any]]:
+    replays: list[dict[str, Any]] = stack.events.list_replays()["Replays"]
+    return replays
+
+
+@pytest.mark.parametrize("stack_option", [["--stack", OtherStack.NAME], []], ids=["--stack", "default-stack"])
+def test_an_archive_of_another_stack_is_refused_and_nothing_is_replayed(
+    stack_option: list[str], stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given another deployment, named on the command line or deployed under the default name
+    other = OtherStack(stack)
+    if not stack_option:
+        stack.deploy("calendly-sync-dev", {"EventBusArn": other.bus_arn, "EventArchiveName": other.ARCHIVE})
+
+    # When the first stack's archive is asked for with the other stack
+    code = main(
+        ["replay", "--since", SINCE, *stack_option, "--archive", ARCHIVE],
+        replay_clients=stack.clients,
+        sleep=no_sleep,
+    )
+
+    # Then it is refused, exit 2, saying whose bus the archive keeps, and no replay is started anywhere
+    assert code == 2
+    err = capsys.readouterr().err
+    named = stack_option[1] if stack_option else "calendly-sync-dev"
+    assert f"archive {ARCHIVE} is not stack {named}'s: it keeps the events of bus {BUS}" in err
+    assert f"the stack's bus is {OtherStack.BUS}" in err
+    assert every_replay(stack) == []
+
+
+def test_an_archive_of_the_stack_named_is_replayed_onto_its_bus(stack: Stack) -> None:
+    # Given two deployments, the first one's outputs naming its bus by ARN
+    OtherStack(stack)
+    stack.deploy("calendly-sync-mine", {"EventBusArn": stack.bus_arn, "EventArchiveName": ARCHIVE})
+
+    # When the first one's archive is named with its own stack
+    code = main(
+        ["replay", "--since", SINCE, "--stack", "calendly-sync-mine", "--archive", ARCHIVE],
+        replay_clients=stack.clients,
+        sleep=no_sleep,
+    )
+
+    # Then it is replayed, onto that stack's bus only
+    assert code == 0
+    (replay,) = every_replay(stack)
+    assert (
+        stack.events.describe_replay(ReplayName=replay["ReplayName"])["Destination"]["Arn"] == stack.bus_arn
+    )
+
+
+def test_an_archive_with_a_stack_named_that_does_not_exist_is_refused(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When an archive is named with a stack that is not deployed (a typo, another region)
+    code = main(
+        ["replay", "--since", SINCE, "--stack", "calendly-sync-typo", "--archive", ARCHIVE],
+        replay_clients=stack.clients,
+        sleep=no_sleep,
+    )
+
+    # Then nothing can show the archive is that stack's: refused, exit 2
+    assert code == 2
+    assert "stack calendly-sync-typo not found, so the archive cannot be checked" in capsys.readouterr().err
+    assert every_replay(stack) == []
 
 
 def test_a_detail_type_no_rule_can_receive_replays_nothing(
