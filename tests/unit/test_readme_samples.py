@@ -1,4 +1,7 @@
-"""The README's sample events are what the publisher's code makes today (``python -m tools.event_samples``)."""
+"""The README's sample events are what the publisher's code makes today.
+
+``python -m tools.event_samples`` makes them again.
+"""
 
 from __future__ import annotations
 
