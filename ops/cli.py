@@ -10,7 +10,7 @@ standard input (prompting without echo on a terminal); there is deliberately no 
 it on the command line, where it would land in shell history and process listings. The token
 is never printed: whatever is written is first cleared of it.
 
-``sync`` and ``backfill --since DATE`` invoke ``PollCalendlyFunction`` again while it answers
+``sync`` and ``backfill --since DATE [--publish]`` invoke ``PollCalendlyFunction`` again while it answers
 ok but not done (a run that reaches its deadline checkpoints; the next resumes), up to
 ``--max-runs``, with a line of progress per run and a summary of the totals at the end
 (``--json``: the list of answers). They exit 1 when a run failed, another run holds the
@@ -175,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
                 type=_since,
                 metavar="DATE",
                 help="ISO-8601 date or date-time to read from, e.g. 2025-01-01 (UTC unless it has an offset)",
+            )
+            sub.add_argument(
+                "--publish",
+                action="store_true",
+                help="publish history too: an event on the bus (origin backfill) for each item the backfill "
+                "stores for the first time. Default: quiet, that history is stored but not announced "
+                "(a change to an item the table already held is published either way)",
             )
         sub.add_argument(
             "--max-runs",
@@ -347,6 +354,8 @@ def _poll(args: argparse.Namespace, invoker: FunctionInvoker | None) -> int:
     if args.command == "backfill":
         payload["since"] = args.since.text
         since = args.since.moment
+        if args.publish:
+            payload["publish"] = True  # absent, not false, when quiet: what the function has always been sent
     # With --json, stdout is only the answers: progress goes to stderr, and only for a person.
     progress = _Progress(
         sys.stderr if args.json else sys.stdout, enabled=not args.json or _isatty(sys.stderr)

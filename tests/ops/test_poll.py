@@ -237,6 +237,46 @@ def test_backfill_sends_mode_and_since_on_every_run(since: str) -> None:
     assert invoker.calls == [(POLL, {"mode": "backfill", "since": since})] * 2
 
 
+def test_backfill_publish_asks_for_a_publishing_backfill_on_every_run() -> None:
+    # Given a backfill that takes two runs
+    invoker = FakeInvoker({POLL: [cut_off(mode="backfill"), poll_answer(mode="backfill")]})
+
+    # When backfill runs with --publish
+    code = main(["backfill", "--since", "2025-01-01", "--publish"], invoker=invoker)
+
+    # Then each run's payload asks the function to publish what it stores
+    assert code == 0
+    assert invoker.calls == [(POLL, {"mode": "backfill", "since": "2025-01-01", "publish": True})] * 2
+
+
+def test_backfill_without_publish_stays_quiet_and_sync_has_no_publish(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the poll function
+    invoker = FakeInvoker({POLL: [poll_answer(mode="backfill")]})
+
+    # When backfill runs without --publish, and sync is given --publish
+    quiet = main(["backfill", "--since", "2025-01-01"], invoker=invoker)
+    sync = main(["sync", "--publish"], invoker=invoker)
+
+    # Then the backfill's payload has no "publish" (the function's quiet default), and sync refuses it
+    assert quiet == 0 and sync == 2
+    assert invoker.calls == [(POLL, {"mode": "backfill", "since": "2025-01-01"})]
+    assert "publish" not in invoker.calls[0][1]
+
+
+def test_backfill_help_says_what_publish_does(capsys: pytest.CaptureFixture[str]) -> None:
+    # When the backfill's help is asked for
+    code = main(["backfill", "--help"], invoker=FakeInvoker({}))
+
+    # Then --publish is listed, saying it announces the history it stores, and that quiet is the default
+    assert code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "[--publish]" in text
+    assert "--publish publish history too: an event on the bus (origin backfill) for each item" in text
+    assert "Default: quiet, that history is stored but not announced" in text
+
+
 def backfill_script(since: datetime) -> list[dict[str, Any]]:
     """Three runs that read 30, 60 and 90 of 100 days, then a fourth that finishes."""
     return [
