@@ -2,7 +2,8 @@
 
 Triggered by CalendlyTable's stream (resource items only, filtered in the template). The
 first record with an event EventBridge did not accept is reported back: Lambda hands the
-batch again from there, and the ledger leaves out what was already published.
+batch again from there, and the ledger leaves out what was already published. An event
+EventBridge refuses for what it is goes to PublishFailureQueue at once instead.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from calendly_sync.adapters.aws_clients import dynamodb_client, eventbridge_client
+from calendly_sync.adapters.aws_clients import dynamodb_client, eventbridge_client, sqs_client
 from calendly_sync.adapters.dynamodb import CalendlyTable
 from calendly_sync.adapters.eventbridge import EventBridgeBus
 from calendly_sync.adapters.published_ledger import PublishedLedger
+from calendly_sync.adapters.sqs import SqsFailureQueue
 from calendly_sync.downstream.publisher import StreamRecord, publish_stream_batch
 from calendly_sync.errors import ConfigurationError
 from calendly_sync.observability import logger, metrics
@@ -41,11 +43,12 @@ def stream_records(event: dict[str, Any]) -> list[StreamRecord]:
 
 @dataclass(frozen=True, slots=True)
 class Publishing:
-    """What the publisher works with: the ledger, the bus, and where the organization is read."""
+    """What the publisher works with: ledger, bus, failure queue, and where the organization is read."""
 
     ledger: PublishedLedger
     bus: EventBridgeBus
     table: CalendlyTable
+    failure_queue: SqsFailureQueue | None
 
     def organization(self) -> str | None:
         return (self.table.sync_state("CONNECTION") or {}).get("organization")
@@ -58,6 +61,9 @@ def _publishing(settings: Settings) -> Publishing:
         ledger=PublishedLedger(settings.table_name, dynamodb_client()),
         bus=EventBridgeBus(settings.event_bus_name, eventbridge_client()),
         table=CalendlyTable(settings.table_name, dynamodb_client()),
+        failure_queue=SqsFailureQueue(settings.publish_failure_queue_url, sqs_client())
+        if settings.publish_failure_queue_url
+        else None,
     )
 
 
@@ -71,7 +77,11 @@ publishing = built_per_settings(_publishing)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wired = publishing()
     outcome = publish_stream_batch(
-        stream_records(event), ledger=wired.ledger, bus=wired.bus, organization_of=wired.organization
+        stream_records(event),
+        ledger=wired.ledger,
+        bus=wired.bus,
+        organization_of=wired.organization,
+        failure_queue=wired.failure_queue,
     )
     failures = [] if outcome.first_failed is None else [{"itemIdentifier": outcome.first_failed}]
     return {"batchItemFailures": failures}

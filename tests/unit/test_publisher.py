@@ -12,10 +12,12 @@ import json
 import pytest
 
 from calendly_sync import table_items
+from calendly_sync.adapters.eventbridge import EventBridgeBus
 from calendly_sync.deliveries import resource_changes
 from calendly_sync.downstream.publisher import PublishOutcome, StreamRecord, publish_stream_batch
 from calendly_sync.envelope import parse_envelope
 from tests.downstream_helpers import FakeBus, FakeLedger, MemoryTable, assert_valid_event, envelope
+from tests.putevents_fakes import FakeFailureQueue, StrictPutEvents
 
 API = "https://api.calendly.com"
 ORGANIZATION = f"{API}/organizations/ORG1"
@@ -206,3 +208,143 @@ def test_a_change_repeated_within_a_batch_is_put_once() -> None:
     # WHEN published THEN one event
     outcome = publish([invitee_record, invitee_record], ledger, bus)
     assert outcome.changes == 1 and len(bus.published) == 1
+
+
+# --- entries EventBridge refuses for what they are: set aside, the batch goes on -------------
+
+
+def strict_bus(double: StrictPutEvents) -> EventBridgeBus:
+    """The real adapter over a PutEvents that refuses the way AWS documents."""
+    return EventBridgeBus("calendly-test-bus", double)
+
+
+def publish_strictly(
+    batch: list[StreamRecord], ledger: FakeLedger, double: StrictPutEvents, queue: FakeFailureQueue | None
+) -> PublishOutcome:
+    return publish_stream_batch(
+        batch,
+        ledger=ledger,
+        bus=strict_bus(double),
+        organization_of=lambda: ORGANIZATION,
+        failure_queue=queue,
+    )
+
+
+def invitee_changes(batch: list[StreamRecord]) -> list[tuple[str, StreamRecord]]:
+    """(change id, record) of each booking's invitee.created, in stream order."""
+    probe = FakeBus()
+    publish(batch, FakeLedger(), probe)
+    record_of = {r.new_image["uri"]: r for r in batch if r.new_image and r.new_image["entity"] == "invitee"}
+    return [(e.change_id, record_of[json.loads(e.detail)["subject"]]) for e in probe.published]
+
+
+def test_an_entry_refused_as_malformed_is_set_aside_at_once_and_the_records_behind_it_are_published() -> None:
+    # GIVEN 12 bookings, and EventBridge refusing the 4th entry (MalformedDetail) and the 11th
+    # (InvalidArgument) for what they are: both refused again on every retry
+    batch = stream_of(*(booking(n) for n in range(12)))
+    changes = invitee_changes(batch)
+    double = StrictPutEvents(refuse={changes[3][0]: "MalformedDetail", changes[10][0]: "InvalidArgument"})
+    ledger, queue = FakeLedger(), FakeFailureQueue()
+
+    # WHEN the batch is published
+    outcome = publish_strictly(batch, ledger, double, queue)
+
+    # THEN nothing is left to retry: the other ten are on the bus, in order, and the two refused
+    # are in the failure queue at once, counted, with what finds them again (no personal data)
+    assert outcome.first_failed is None and outcome.failed == 0
+    assert outcome.published == 10 and outcome.set_aside == 2
+    published = [detail["change_id"] for detail in double.accepted_details()]
+    assert published == [change_id for n, (change_id, _) in enumerate(changes) if n not in (3, 10)]
+    expected = []
+    for n, code in ((3, "MalformedDetail"), (10, "InvalidArgument")):
+        change_id, record = changes[n]
+        assert record.new_image is not None
+        expected.append(
+            {
+                "set_aside": code,
+                "change_id": change_id,
+                "detail_type": "invitee.created",
+                "subject": record.new_image["uri"],
+                "item": {"pk": record.new_image["pk"], "sk": record.new_image["sk"]},
+                "stream_sequence_number": record.sequence_number,
+            }
+        )
+    assert queue.messages == expected
+    assert "@" not in json.dumps(queue.messages)  # ids only: no invitee e-mail
+    # AND all twelve are in the ledger: a batch handed again puts nothing and sets nothing aside again
+    assert ledger.ids == {change_id for change_id, _ in changes}
+    requests = double.requests
+    again = publish_strictly(batch, ledger, double, queue)
+    assert again.already_published == 12 and double.requests == requests and len(queue.messages) == 2
+
+
+def test_entries_refused_for_a_passing_cause_or_the_stack_s_wiring_wait_on_the_stream() -> None:
+    # GIVEN EventBridge refusing entries with codes it documents as retryable (InternalFailure,
+    # ThrottlingException) or that an operator fixes (AccessDeniedException)
+    batch = stream_of(*(booking(n) for n in range(5)))
+    changes = invitee_changes(batch)
+    double = StrictPutEvents(
+        refuse={
+            changes[1][0]: "ThrottlingException",
+            changes[2][0]: "AccessDeniedException",
+            changes[3][0]: "InternalFailure",
+        }
+    )
+    ledger, queue = FakeLedger(), FakeFailureQueue()
+
+    # WHEN published THEN none is set aside: the batch resumes at the first of them
+    outcome = publish_strictly(batch, ledger, double, queue)
+    assert outcome.set_aside == 0 and queue.messages == [] and outcome.failed == 3
+    assert outcome.first_failed == changes[1][1].sequence_number
+
+    # AND once EventBridge takes them, the retry publishes each once
+    double.refuse = {}
+    retry = publish_strictly(resume_from(batch, outcome), ledger, double, queue)
+    assert retry.first_failed is None and retry.published == 3
+    assert sorted(d["change_id"] for d in double.accepted_details()) == sorted(c for c, _ in changes)
+
+
+def test_a_malformed_entry_waits_on_the_stream_while_the_failure_queue_is_down_or_absent() -> None:
+    # GIVEN EventBridge refusing the second booking's entry as malformed, and no queue taking it
+    batch = stream_of(*(booking(n) for n in range(3)))
+    changes = invitee_changes(batch)
+    double = StrictPutEvents(refuse={changes[1][0]: "MalformedDetail"})
+    for queue in (FakeFailureQueue(unavailable=True), None):
+        ledger = FakeLedger()
+
+        # WHEN published THEN it is not lost: not in the ledger, and the batch resumes there
+        outcome = publish_strictly(batch, ledger, double, queue)
+        assert outcome.set_aside == 0 and outcome.failed == 1
+        assert outcome.first_failed == changes[1][1].sequence_number
+        assert changes[1][0] not in ledger.ids and {changes[0][0], changes[2][0]} <= ledger.ids
+
+    # AND once the queue is back, the retry sets it aside and nothing else is put again
+    queue = FakeFailureQueue()
+    retry = publish_strictly(resume_from(batch, outcome), ledger, double, queue)
+    assert retry.first_failed is None and retry.set_aside == 1 and retry.already_published == 1
+    assert [message["change_id"] for message in queue.messages] == [changes[1][0]]
+
+
+def test_a_stored_item_holding_nan_or_infinity_never_stalls_the_batch_nor_reaches_the_bus() -> None:
+    # GIVEN an invitee item stored before Calendly's JSON was read by calendly_json: its raw
+    # holds NaN and Infinity (what json.dumps wrote for 1e400), and a booking behind it
+    batch = stream_of(booking(1), booking(2))
+    legacy = next(r for r in batch if r.new_image and r.new_image["uri"].endswith("IN0001"))
+    assert legacy.new_image is not None
+    legacy.new_image["raw"] = legacy.new_image["raw"][:-1] + ',"seats":Infinity,"ratio":NaN}'
+    double, ledger, queue = StrictPutEvents(), FakeLedger(), FakeFailureQueue()
+
+    # WHEN published
+    outcome = publish_strictly(batch, ledger, double, queue)
+
+    # THEN nothing waits: the booking behind it is on the bus, nothing PutEvents refused was sent
+    # (no detail that is not JSON), and the legacy change is either published as JSON or set aside
+    assert outcome.first_failed is None and double.refused == []
+    subjects = [detail["subject"] for detail in double.accepted_details()]
+    assert any(subject.endswith("IN0002") for subject in subjects)
+    legacy_published = any(subject.endswith("IN0001") for subject in subjects)
+    assert legacy_published != (len(queue.messages) == 1)
+    if queue.messages:
+        assert queue.messages[0]["set_aside"] == "DetailNotJson"
+        assert queue.messages[0]["subject"] == legacy.new_image["uri"]
+    assert outcome.published + outcome.set_aside == 2 and len(ledger.ids) == 2

@@ -152,3 +152,9 @@ class PublishUnavailable(CalendlySyncError):
     """EventBridge refused or failed a PutEvents request: the stream batch is handed again later."""
 
     reason = "publish_unavailable"
+
+
+class FailureQueueUnavailable(CalendlySyncError):
+    """SQS refused or failed a SendMessage: what was to be set aside is retried instead."""
+
+    reason = "failure_queue_unavailable"

@@ -44,6 +44,8 @@ class Settings:
     backfill_chunk_days: int = 30
     #: The bus downstream events go to (PublishChangesFunction); None where nothing publishes.
     event_bus_name: str | None = None
+    #: Where the publisher sets aside a change EventBridge will never accept (PublishFailureQueue).
+    publish_failure_queue_url: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +68,7 @@ class Settings:
             poll_horizon_days=_positive_int(env, "POLL_HORIZON_DAYS", 180),
             backfill_chunk_days=_positive_int(env, "BACKFILL_CHUNK_DAYS", 30),
             event_bus_name=env.get("EVENT_BUS_NAME") or None,
+            publish_failure_queue_url=env.get("PUBLISH_FAILURE_QUEUE_URL") or None,
         )
 
 

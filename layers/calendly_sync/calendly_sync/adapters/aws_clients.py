@@ -38,6 +38,11 @@ def eventbridge_client() -> Any:
     return _session().client("events", config=AWS_CLIENT_CONFIG)
 
 
+@cache
+def sqs_client() -> Any:
+    return _session().client("sqs", config=AWS_CLIENT_CONFIG)
+
+
 def clear_client_caches() -> None:
     """Forget every client and the credentials they were made with.
 
@@ -46,4 +51,5 @@ def clear_client_caches() -> None:
     """
     dynamodb_client.cache_clear()
     eventbridge_client.cache_clear()
+    sqs_client.cache_clear()
     _session.cache_clear()

@@ -103,4 +103,9 @@ def chunks(entries: Sequence[Entry]) -> Iterator[list[Entry]]:
 
 
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """The detail as JSON, or ``ValueError``: never ``NaN``/``Infinity``, which are not JSON.
+
+    Values read by ``calendly_json`` never hold one; this is the last line of defence, since
+    EventBridge refuses such a detail (``MalformedDetail``) and the publisher sets it aside.
+    """
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
