@@ -102,7 +102,7 @@ def invitee_canceled_of_chosen_type(event: Event, made: Made) -> bool:
     return event["detail-type"] == "invitee.canceled" and made.of_chosen_type(event)
 
 
-def new_booking_or_moved_meeting_as_it_happens(event: Event, made: Made) -> bool:
+def new_booking_or_moved_meeting_found_by_webhook_or_poll(event: Event, made: Made) -> bool:
     detail = event["detail"]
     if detail["origin"] not in {"webhook", "poll"}:
         return False
@@ -131,8 +131,9 @@ SENTENCES: dict[str, Sentence] = {
         invitee_canceled_of_chosen_type
     ),
     "New bookings, a reschedule's new invitee included (`old_invitee` set), and meetings whose start "
-    "time moved, as they happen: found by a webhook or a poll, not history a backfill published "
-    "(`origin: backfill`)": new_booking_or_moved_meeting_as_it_happens,
+    "time moved, found by a webhook or a poll (what a backfill publishes, `origin: backfill`, left out)": (
+        new_booking_or_moved_meeting_found_by_webhook_or_poll
+    ),
     "Bookings the host canceled, a host's reschedule (`rescheduled: true`) left out": (
         booking_the_host_canceled_not_rescheduled
     ),
