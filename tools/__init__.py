@@ -1,0 +1,1 @@
+"""The repository's own tools (``python -m tools.<name>``), run by the Makefile."""
