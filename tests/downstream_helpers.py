@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from calendly_sync.downstream.entries import Entry
+from calendly_sync.downstream.entries import SOURCE, Entry
 from calendly_sync.downstream.publisher import StreamRecord
 from calendly_sync.errors import PublishUnavailable
 from calendly_sync.table_items import Change, Origin, VersionedItem
@@ -121,12 +121,41 @@ def envelope(event: str, payload: dict[str, Any], created_at: str) -> str:
 
 
 def schema_of(detail_type: str) -> dict[str, Any]:
+    """The detail-type's whole-event schema in ``schemas/`` (JSON Schema draft 4, as registered)."""
     schema: dict[str, Any] = json.loads((SCHEMAS / f"{detail_type}.json").read_text(encoding="utf-8"))
     return schema
 
 
-def assert_valid_event(detail_type: str, detail: dict[str, Any]) -> None:
-    """The detail holds to its detail-type's JSON Schema in ``schemas/``."""
-    jsonschema.Draft202012Validator(
-        schema_of(detail_type), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    ).validate(detail)
+MOTO_ACCOUNT = "123456789012"
+
+
+def event_around(detail_type: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """``detail`` as a rule's target receives it: in the envelope EventBridge puts around every detail."""
+    return {
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": detail_type,
+        "source": SOURCE,
+        "account": MOTO_ACCOUNT,
+        "time": "2026-12-01T15:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": dict(detail),
+    }
+
+
+def assert_valid_event(event: Mapping[str, Any] | str, detail: Mapping[str, Any] | None = None) -> None:
+    """The whole event holds to its detail-type's schema in ``schemas/``, under draft 4.
+
+    ``assert_valid_event(event)``: an event as a target received it (the integration tests' queue);
+    ``assert_valid_event(detail_type, detail)``: a detail the publisher made, in ``event_around``.
+    """
+    if isinstance(event, str):
+        assert detail is not None, "a detail-type needs its detail"
+        event = event_around(event, detail)
+    elif "account" not in event:
+        # moto's bus leaves ``account`` out of what it hands a target (its default input template
+        # has none); EventBridge always puts it there, and the schema requires it.
+        event = {**event, "account": MOTO_ACCOUNT}
+    validator = jsonschema.Draft4Validator
+    validator(schema_of(event["detail-type"]), format_checker=validator.FORMAT_CHECKER).validate(event)

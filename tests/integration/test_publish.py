@@ -74,7 +74,7 @@ class Consumer:
             for message in messages:
                 event = json.loads(message["Body"])
                 assert event["source"] == "calendly-sync"
-                assert_valid_event(event["detail-type"], event["detail"])
+                assert_valid_event(event)
                 events.append(event)
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return events
