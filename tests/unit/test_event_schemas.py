@@ -215,7 +215,7 @@ BREAKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "a missing resource field (created_at)": _delete("detail.resource.created_at"),
     "truncated true with calendly present": _set("detail.truncated", True),
     "truncated false without calendly": _delete("detail.calendly"),
-    "a sequence of 0": _set("detail.sequence", 0),
+    "a negative sequence": _set("detail.sequence", -1),
     "a sequence that is not an integer": _set("detail.sequence", 1.5),
     "a change_id that is not 32 lower-case hex": _set("detail.change_id", "0123456789ABCDEF0123456789ABCDEF"),
     "an unknown origin": _set("detail.origin", "replay"),

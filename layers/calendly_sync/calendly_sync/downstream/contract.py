@@ -277,9 +277,9 @@ def detail_schema(detail_type: str) -> Schema:
         "subject": text(kind["subject"]),
         "sequence": {
             "type": "integer",
-            "minimum": 1,
+            "minimum": 0,
             "description": "grows with every change the table applies to the subject: drop an older one"
-            " that arrives after a newer one",
+            " that arrives after a newer one (0 only on an item last written before sequences existed)",
         },
         "resource": kind["resource"],
         **kind["extra"],
