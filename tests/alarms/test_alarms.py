@@ -30,6 +30,7 @@ from moto.events.models import EventsBackend
 import calendly_sync
 from calendly_sync.deliveries import KNOWN_EVENTS
 from calendly_sync.observability import metrics
+from calendly_sync.settings import get_settings
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
 from local.lambda_runtime import FakeLambdaContext, load_handler, signed_delivery_event
 from local.stack import function_ids, load_template
@@ -367,6 +368,56 @@ def scenario_publish_failing(calendly: CalendlySandbox, capsys: pytest.CaptureFi
     return periods
 
 
+@contextmanager
+def eventbridge_refusing_entries_as_malformed() -> Iterator[None]:
+    """PutEvents refusing each entry as AWS documents for a detail that is not JSON."""
+
+    def refuse(self: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."} for _ in entries]
+
+    with mock.patch.object(EventsBackend, "put_events", refuse):
+        yield
+
+
+@contextmanager
+def publish_failure_queue() -> Iterator[str]:
+    """PublishFailureQueue, given to the publisher as its wiring (PUBLISH_FAILURE_QUEUE_URL)."""
+    url: str = boto3.client("sqs").create_queue(QueueName="calendly-test-publish-failures")["QueueUrl"]
+    with mock.patch.dict(os.environ, {"PUBLISH_FAILURE_QUEUE_URL": url}):
+        get_settings.cache_clear()
+        try:
+            yield url
+        finally:
+            get_settings.cache_clear()
+
+
+def scenario_publish_set_aside(calendly: CalendlySandbox, capsys: pytest.CaptureFixture[str]) -> list[Period]:
+    """EventBridge refuses a change's event for what it is: set aside at once, nothing waits."""
+    events = boto3.client("events")
+    bus = os.environ["EVENT_BUS_NAME"]
+    if bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
+        events.create_event_bus(Name=bus)
+    assert deliver(envelope("event_type.updated")) == 200
+    stream_arn = boto3.client("dynamodb").describe_table(TableName=os.environ["TABLE_NAME"])["Table"][
+        "LatestStreamArn"
+    ]
+    StreamPump(boto3.client("dynamodbstreams"), stream_arn, "ProjectDeliveriesFunction").drain()
+    printed_metrics(capsys)
+    publisher = StreamPump(
+        boto3.client("dynamodbstreams"), stream_arn, "PublishChangesFunction", resume_at_failure=True
+    )
+    with (
+        publish_failure_queue() as queue_url,
+        eventbridge_refusing_entries_as_malformed(),
+        running_as("PublishChangesFunction"),
+    ):
+        assert publisher.drain() > 0
+        assert publisher.held == 0 and publisher.failures == []  # nothing waits on the stream
+        (message,) = boto3.client("sqs").receive_message(QueueUrl=queue_url)["Messages"]
+        assert json.loads(message["Body"])["set_aside"] == "MalformedDetail"
+        return [printed_metrics(capsys)]
+
+
 def scenario_no_deliveries(calendly: CalendlySandbox, capsys: pytest.CaptureFixture[str]) -> list[Period]:
     return healthy_quiet_hours(capsys, hours=_number(ALARMS["NoDeliveriesAlarm"]["EvaluationPeriods"]))
 
@@ -379,6 +430,7 @@ SCENARIOS: dict[str, Callable[[CalendlySandbox, pytest.CaptureFixture[str]], lis
     "SubscriptionCheckFailingAlarm": scenario_subscription_check_failing,
     "NoDeliveriesAlarm": scenario_no_deliveries,
     "PublishFailingAlarm": scenario_publish_failing,
+    "PublishSetAsideAlarm": scenario_publish_set_aside,
 }
 
 

@@ -14,10 +14,12 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.events.models import EventsBackend
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -304,3 +306,37 @@ def test_the_publisher_publishes_and_keeps_its_ledger_with_only_its_own_role(
         except ClientError as error:
             refused.append(error.response["ResponseMetadata"]["HTTPStatusCode"])
     assert refused == [403, 403] and len(roles.denials) == 2
+
+
+@pytest.mark.slow
+def test_the_publisher_sets_aside_an_event_eventbridge_refuses_with_only_its_own_role(
+    aws: LocalAws, function_roles: FunctionRoles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a stored, projected change, and EventBridge refusing its event as malformed
+    roles = function_roles
+    monkeypatch.setenv("EVENT_BUS_NAME", roles.event_bus_name)
+    monkeypatch.setenv("PUBLISH_FAILURE_QUEUE_URL", roles.publish_failure_queue_url)
+    answer = load_handler("ReceiveWebhookFunction")(
+        signed_delivery_event(json.loads(sample_event("event_type_updated")["body"]), SIGNING_KEY),
+        FakeLambdaContext(function_name="ReceiveWebhookFunction"),
+    )
+    assert answer["statusCode"] == 200 and aws.project() == 1
+
+    def malformed(self: Any, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."} for _ in entries]
+
+    # When Lambda hands the record to the publisher, run under its role
+    pump = StreamPump(
+        roles.client_as("PublishChangesFunction", "dynamodbstreams"),
+        roles.stream_arn,
+        "PublishChangesFunction",
+        resume_at_failure=True,
+    )
+    with mock.patch.object(EventsBackend, "put_events", malformed):
+        assert roles.run_as("PublishChangesFunction", pump.drain) > 0
+
+    # Then its own code set the change aside in its failure queue (SendMessage with its role),
+    # recorded it in the ledger, and reported nothing to retry
+    assert roles.denials == [] and pump.failures == [] and pump.held == 0, roles.denials
+    (message,) = received(boto3.client("sqs"), roles.publish_failure_queue_url)
+    assert message["set_aside"] == "MalformedDetail" and message["detail_type"] == "event_type.created"
