@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv test test-fast lint typecheck validate checkov unit build demo bench bench-poll bench-publish soak event schemas clean
+.PHONY: samples help venv test test-fast lint typecheck validate checkov unit build demo bench bench-poll bench-publish soak event schemas clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ event: $(STAMP) ## print a sample delivery event signed now: make -s event CASE=
 
 schemas: $(STAMP) ## write schemas/*.json and template.yaml's schema registry block from calendly_sync/downstream/contract.py
 	$(PY) -m tools.schemas
+
+samples: $(STAMP) ## rewrite the README's sample events with the publisher's own code (after a detail change)
+	$(PY) -m tools.event_samples
 
 clean: ## remove the venv and build output
 	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -13,12 +13,12 @@ items are described in ``table_items``.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from calendly_sync import calendly_json
 from calendly_sync.table_items import content_digest, normalize_timestamp
 
 ORIGINS = ("webhook", "poll", "backfill")
@@ -456,6 +456,6 @@ def _json(text: object) -> Any:
     if not isinstance(text, str):
         return None
     try:
-        return json.loads(text)
+        return calendly_json.loads(text)
     except ValueError:
         return None
