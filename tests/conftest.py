@@ -42,7 +42,7 @@ from calendly_sync.settings import get_settings
 from local import stack
 from local.calendly_sandbox import CalendlySandbox, SandboxConfig
 from local.copy_check import CopyCheck, compare, sandbox_facts, table_facts
-from local.lambda_runtime import FakeLambdaContext, load_handler
+from local.lambda_runtime import FakeLambdaContext, load_handler, signed_delivery_event
 from local.stream_pump import StreamPump
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -76,6 +76,16 @@ class LocalAws:
         handed = self.stream.drain()
         assert self.stream.failures == [], "ProjectDeliveriesFunction reported failed records"
         return handed
+
+    def deliver_signed(self, receive_webhook: Any, *bodies: dict[str, Any] | str) -> None:
+        """Post each body, signed with ``SIGNING_KEY``, to ReceiveWebhookFunction; then project them."""
+        for body in bodies:
+            response = receive_webhook(
+                signed_delivery_event(body, SIGNING_KEY),
+                FakeLambdaContext(function_name="ReceiveWebhookFunction"),
+            )
+            assert response["statusCode"] == 200, response
+        self.project()
 
     @property
     def table(self) -> CalendlyTable:

@@ -26,7 +26,6 @@ import requests
 from calendly_sync.adapters.aws_clients import eventbridge_client
 from calendly_sync.settings import get_settings
 from local.calendly_sandbox import CalendlySandbox, TokenSpec
-from local.lambda_runtime import FakeLambdaContext, signed_delivery_event
 from local.runner import wait_until
 from local.samples import Booking, envelope
 from local.stream_pump import StreamPump
@@ -51,13 +50,7 @@ class Consumer:
 
     def deliver(self, *bodies: dict[str, Any] | str) -> None:
         """Post each body, signed, to ReceiveWebhookFunction; then project the stored deliveries."""
-        for body in bodies:
-            response = self.receive_webhook(
-                signed_delivery_event(body, SIGNING_KEY),
-                FakeLambdaContext(function_name="ReceiveWebhookFunction"),
-            )
-            assert response["statusCode"] == 200, response
-        self.aws.project()
+        self.aws.deliver_signed(self.receive_webhook, *bodies)
 
     def publish(self) -> None:
         """Hand the stream's new records to PublishChangesFunction, as Lambda would."""

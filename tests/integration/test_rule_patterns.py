@@ -30,10 +30,9 @@ import boto3
 import pytest
 
 from local.calendly_sandbox import CalendlySandbox
-from local.lambda_runtime import FakeLambdaContext, signed_delivery_event
 from local.samples import CALENDLY, Booking, event_type_envelope
 from local.stream_pump import StreamPump
-from tests.conftest import SIGNING_KEY, LocalAws
+from tests.conftest import LocalAws
 from tests.integration.test_poll import connect, poll
 from tests.integration.test_real_bodies import BODIES, body_text
 
@@ -237,13 +236,7 @@ class Bus:
 
     def deliver(self, *bodies: dict[str, Any] | str) -> None:
         """Post each body, signed, to ReceiveWebhookFunction; then project the stored deliveries."""
-        for body in bodies:
-            response = self.receive_webhook(
-                signed_delivery_event(body, SIGNING_KEY),
-                FakeLambdaContext(function_name="ReceiveWebhookFunction"),
-            )
-            assert response["statusCode"] == 200, response
-        self.aws.project()
+        self.aws.deliver_signed(self.receive_webhook, *bodies)
 
     def publish(self) -> None:
         """Hand the stream's new records to PublishChangesFunction, as Lambda would."""

@@ -25,10 +25,9 @@ import pytest
 from moto.events.models import EventsBackend
 
 from calendly_sync.settings import get_settings
-from local.lambda_runtime import FakeLambdaContext, signed_delivery_event
 from local.samples import Booking
 from local.stream_pump import StreamPump
-from tests.conftest import SIGNING_KEY, LocalAws
+from tests.conftest import LocalAws
 
 START = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 HUGE_FLOAT = "1e400"  # legal JSON; a Python float reads it as inf, which json.dumps writes Infinity
@@ -54,13 +53,7 @@ class Stack:
     publisher: StreamPump
 
     def deliver(self, *bodies: dict[str, Any] | str) -> None:
-        for body in bodies:
-            response = self.receive_webhook(
-                signed_delivery_event(body, SIGNING_KEY),
-                FakeLambdaContext(function_name="ReceiveWebhookFunction"),
-            )
-            assert response["statusCode"] == 200, response
-        self.aws.project()
+        self.aws.deliver_signed(self.receive_webhook, *bodies)
 
     def drained(self, url: str) -> list[dict[str, Any]]:
         """Every message body on the queue, read as strict JSON (a consumer's parser)."""
